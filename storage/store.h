@@ -1,0 +1,171 @@
+// The durable store of recd: interaction log, per-user history, item catalogue, id maps and
+// versioned model snapshots, in one embedded RocksDB database.
+//
+// Callers never see RocksDB: this header is the whole interface. All methods are thread-safe.
+// Write methods return only after the change is durable (WAL fsync'ed) when
+// StoreOptions::sync_writes is true (the default).
+#ifndef RECD_STORAGE_STORE_H_
+#define RECD_STORAGE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "core/model.h"
+#include "core/types.h"
+
+namespace recd::storage {
+
+struct StoreOptions {
+  // Folder of the database. Created when missing if create_if_missing.
+  std::string path;
+  bool create_if_missing = true;
+  // fsync the write-ahead log before a write returns. Turning it off is for benchmarks only.
+  bool sync_writes = true;
+  // RocksDB block cache, bytes.
+  size_t block_cache_bytes = size_t{256} << 20;
+};
+
+// An interaction as a client sent it (external ids), already validated by the caller.
+struct InteractionInput {
+  std::string user_id;
+  std::string item_id;
+  EventType event = EventType::kView;
+  bool has_value = false;
+  float value = 0.0f;
+  int64_t timestamp_ms = 0;
+};
+
+struct AppendResult {
+  uint32_t accepted = 0;
+  uint32_t new_users = 0;
+  uint32_t new_items = 0;
+  uint64_t first_sequence = 0;  // sequences first_sequence..last_sequence were assigned
+  uint64_t last_sequence = 0;
+  // Resolved indices, one per input, in input order.
+  std::vector<UserIndex> users;
+  std::vector<ItemIndex> items;
+};
+
+// An item of the catalogue.
+struct ItemRecord {
+  std::string id;
+  ItemIndex index = kNoIndex;  // assigned by the store; ignored on input
+  bool active = true;
+  bool deleted = false;        // set by DeleteItem; deleted items are never served
+  std::vector<std::string> categories;
+  std::vector<std::string> tags;
+  std::string title;
+  int64_t updated_at_ms = 0;
+};
+
+struct UpsertResult {
+  uint32_t upserted = 0;
+  uint32_t created = 0;
+  std::vector<ItemIndex> indices;  // one per input, in input order
+};
+
+struct DeleteUserResult {
+  UserIndex index = kNoIndex;
+  uint64_t erased_interactions = 0;
+};
+
+// A consistent point-in-time copy of the interaction log plus the catalogue's features.
+using TrainingSnapshot = TrainingData;
+
+struct StoreStats {
+  uint32_t num_users = 0;           // live user ids
+  uint32_t num_items = 0;           // item ids (including inactive, excluding deleted)
+  uint32_t user_capacity = 0;       // 1 + highest user index ever assigned
+  uint32_t item_capacity = 0;       // 1 + highest item index ever assigned
+  uint64_t num_interactions = 0;    // interactions currently in the log
+  uint64_t last_sequence = 0;       // highest log sequence ever assigned (0 = none)
+  uint64_t disk_bytes = 0;          // live SST + WAL bytes
+  uint64_t pending_compaction_bytes = 0;
+  uint64_t write_stall_micros = 0;  // cumulative time writes were stalled
+  bool write_stopped = false;       // writes currently stopped by RocksDB
+};
+
+class Store {
+ public:
+  // Opens (or creates) the store at options.path. Errors are precise and name the path:
+  // FailedPrecondition when another process holds the store's lock, PermissionDenied when the
+  // folder is not writable, DataLoss when the files are corrupted, FailedPrecondition when the
+  // folder holds something that is not a recd store (or a newer, unknown format version).
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+
+  virtual ~Store() = default;
+
+  // ---- Id maps (kept in memory, loaded by Open) ----
+  virtual std::optional<UserIndex> FindUser(absl::string_view user_id) const = 0;
+  virtual std::optional<ItemIndex> FindItem(absl::string_view item_id) const = 0;
+  // The external id of an index; empty when none (hole or out of range).
+  virtual std::string UserId(UserIndex user) const = 0;
+  virtual std::string ItemId(ItemIndex item) const = 0;
+
+  // ---- Interactions ----
+  // Appends the batch atomically (all or nothing), creating unknown users and items (items
+  // active, without attributes). Assigns consecutive log sequences in input order.
+  virtual absl::StatusOr<AppendResult> AppendInteractions(
+      absl::Span<const InteractionInput> batch) = 0;
+
+  // The user's history, oldest first. When max_entries > 0 only the newest max_entries are
+  // returned. NotFound is never returned: an unknown user has an empty history.
+  virtual absl::StatusOr<std::vector<HistoryEntry>> GetUserHistory(UserIndex user,
+                                                                   size_t max_entries) const = 0;
+
+  // The whole log (interactions of deleted users excluded) as of one consistent point in time,
+  // in sequence order, with item features. Never blocks writers.
+  virtual absl::StatusOr<TrainingSnapshot> ReadTrainingSnapshot() const = 0;
+
+  // ---- Users ----
+  // Erases the user: every interaction (log and history), the id mapping, and the user's row in
+  // every stored model version. NotFound for an unknown user.
+  virtual absl::StatusOr<DeleteUserResult> DeleteUser(absl::string_view user_id) = 0;
+
+  // ---- Items ----
+  // Creates or replaces items (all or nothing). Replacing keeps the item's index.
+  virtual absl::StatusOr<UpsertResult> UpsertItems(absl::Span<const ItemRecord> items) = 0;
+  // Marks the item deleted (never served; its interactions stay). NotFound when unknown or
+  // already deleted.
+  virtual absl::Status DeleteItem(absl::string_view item_id) = 0;
+  // Every item that has a record, deleted ones included (with deleted = true), by index.
+  virtual absl::StatusOr<std::vector<ItemRecord>> ListItems() const = 0;
+  virtual absl::StatusOr<std::optional<ItemRecord>> GetItem(absl::string_view item_id) const = 0;
+
+  // ---- Models ----
+  // Persists a new version of data.meta.name: assigns the next version number (1 for the
+  // first), writes it so that a crash leaves either the whole version or none, and returns the
+  // number. Does not make it live.
+  virtual absl::StatusOr<uint64_t> SaveModel(const ModelData& data) = 0;
+  // Loads a stored version. NotFound when absent.
+  virtual absl::StatusOr<ModelData> LoadModel(absl::string_view name, uint64_t version) const = 0;
+  // Metadata of every stored version of `name`, newest first (empty when none).
+  virtual absl::StatusOr<std::vector<ModelMetadata>> ListModelVersions(
+      absl::string_view name) const = 0;
+  // Names of every model with at least one stored version.
+  virtual absl::StatusOr<std::vector<std::string>> ListModelNames() const = 0;
+  // Records which version is live (NotFound when that version is not stored).
+  virtual absl::Status SetLiveVersion(absl::string_view name, uint64_t version) = 0;
+  // The live version of `name`, or nullopt when none was set.
+  virtual absl::StatusOr<std::optional<uint64_t>> GetLiveVersion(absl::string_view name) const = 0;
+  // Marks a stored version as rejected by the validation gate, with the reason.
+  virtual absl::Status MarkRejected(absl::string_view name, uint64_t version,
+                                    absl::string_view reason) = 0;
+  // Deletes a stored version (never the live one: FailedPrecondition).
+  virtual absl::Status DeleteModelVersion(absl::string_view name, uint64_t version) = 0;
+
+  // ---- Operations ----
+  // Writes a consistent copy of the whole store to `dir` (must not exist), openable by Open.
+  virtual absl::Status CreateCheckpoint(const std::string& dir) = 0;
+  virtual StoreStats GetStats() const = 0;
+};
+
+}  // namespace recd::storage
+
+#endif  // RECD_STORAGE_STORE_H_

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages recd needs to build, test and run.
+# Idempotent: packages already present are skipped; apt-get runs only when something is missing.
+#
+# Usage: tools/install-deps.sh [--bench] [--extra]
+#   (default)  build + test dependencies
+#   --bench    also the comparison libraries used by bench/ (FAISS, OpenBLAS, hnswlib, Highway)
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git ca-certificates
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libeigen3-dev libabsl-dev librocksdb-dev prometheus-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libhnswlib-dev
+)
+for arg in "$@"; do
+  case "$arg" in
+    --bench) packages+=(libfaiss-dev libopenblas-dev python3-numpy) ;;
+    --peers) packages+=(python3-torch python3-sklearn python3-numpy python3-scipy) ;;
+    --extra) packages+=(prometheus nginx) ;;
+    *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
