@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <string>
 
 #include "absl/strings/string_view.h"
 
@@ -41,6 +42,17 @@ struct Interaction {
   float value = 0.0f;        // rating for kRating, weight override for others when has_value
   EventType event = EventType::kView;
   bool has_value = false;    // false: implicit event with its type's default weight
+};
+
+// An interaction as a client states it: external string ids. Produced by the API layer, file
+// importers and the demo data generator; the store maps the ids to indices.
+struct ExternalInteraction {
+  std::string user_id;
+  std::string item_id;
+  EventType event = EventType::kView;
+  bool has_value = false;
+  float value = 0.0f;
+  int64_t timestamp_ms = 0;  // Unix ms
 };
 
 // One entry of a user's history (the per-user view of the log), oldest first in containers.

@@ -31,15 +31,8 @@ struct StoreOptions {
   size_t block_cache_bytes = size_t{256} << 20;
 };
 
-// An interaction as a client sent it (external ids), already validated by the caller.
-struct InteractionInput {
-  std::string user_id;
-  std::string item_id;
-  EventType event = EventType::kView;
-  bool has_value = false;
-  float value = 0.0f;
-  int64_t timestamp_ms = 0;
-};
+// An interaction by external ids, already validated by the caller.
+using InteractionInput = ExternalInteraction;
 
 struct AppendResult {
   uint32_t accepted = 0;
