@@ -46,12 +46,14 @@ class ItemScorer {
 
   // The k best items for `query` (length dim()), best first (see BetterThan), skipping items
   // whose bit is set in `exclude` (may be null; may be shorter than num_items()). Returns fewer
-  // than k when fewer items remain. k <= 0 returns nothing.
+  // than k when fewer items remain. k <= 0 returns nothing. A query of the wrong length or with
+  // a non-finite entry returns nothing (callers validate requests; this keeps the scan total).
   virtual std::vector<ScoredIndex> TopK(absl::Span<const float> query, int k,
                                         const ItemBitset* exclude) const = 0;
 
   // TopK for each row of `queries` (rows x dim(), row-major). `excludes` is empty or has one
-  // entry per row (entries may be null).
+  // entry per row (entries may be null; rows past the end of a shorter span are unfiltered).
+  // The default implementation calls TopK per row.
   virtual std::vector<std::vector<ScoredIndex>> TopKBatch(
       const EmbeddingMatrix& queries, int k, absl::Span<const ItemBitset* const> excludes) const;
 
