@@ -32,10 +32,49 @@ inline bool BetterThan(const ScoredIndex& a, const ScoredIndex& b) {
 }
 
 struct ScorerOptions {
-  enum class Kind { kExact };
+  enum class Kind {
+    // Exact float32 scan (fused dot product + top-k), SIMD kernels chosen at run time.
+    kExact,
+    // int8 scan (per-dimension and per-item scales, int8 query) of the whole catalogue, then an
+    // exact float32 re-rank of the best approximate candidates. About 4x fewer bytes per item;
+    // the answer can miss an item only if it falls outside the re-ranked candidates.
+    kQuantizedInt8,
+    // HNSW graph (hnswlib, inner product), built when the scorer is created (seconds per
+    // million items). Approximate; far fewer items touched per query on large catalogues.
+    kHnsw,
+  };
   Kind kind = Kind::kExact;
-  // Threads used to scan one query over a large catalogue (partitions merged at the end).
+  // Threads used to scan one query (or one batch) over a large catalogue: the catalogue is split
+  // into contiguous partitions whose top-k lists are merged. Catalogues under about 1 MB per
+  // extra thread are scanned on the calling thread only. Also the number of build threads for
+  // kHnsw. Must be >= 1.
   int num_threads = 1;
+
+  // Instruction-set level of the kernels. kAuto: the best this CPU supports (see
+  // ScorerIsaName()). An explicit level the CPU lacks is InvalidArgument.
+  enum class Isa { kAuto, kScalar, kAvx2, kAvx512 };
+  Isa isa = Isa::kAuto;
+
+  struct Quantized {
+    // Approximate candidates re-ranked exactly per query: max(k * rerank_factor, k + rerank_min),
+    // capped at the catalogue size. Larger = higher recall, slightly slower.
+    int rerank_factor = 4;
+    int rerank_min = 64;
+  };
+  Quantized quantized;
+
+  struct Hnsw {
+    int m = 16;                 // graph degree (hnswlib M)
+    int ef_construction = 200;  // build-time beam width
+    int ef_search = 128;        // query-time beam width (raised to k when k is larger)
+    uint64_t seed = 100;        // level generator seed; the graph is reproducible for a fixed
+                                // seed when built with num_threads == 1
+    // hnswlib 0.6 cannot filter during search, so a query asks the graph for k + (excluded
+    // items) results. When that exceeds this fraction of the catalogue (default: 2000 of 1M),
+    // the query runs the exact scan instead: a graph search that deep is slower than a scan.
+    double exact_fallback_fraction = 0.002;
+  };
+  Hnsw hnsw;
 };
 
 // Finds the best k items for query vectors. Immutable after creation; TopK may be called from
@@ -53,20 +92,29 @@ class ItemScorer {
 
   // TopK for each row of `queries` (rows x dim(), row-major). `excludes` is empty or has one
   // entry per row (entries may be null; rows past the end of a shorter span are unfiltered).
-  // The default implementation calls TopK per row.
+  // The default implementation calls TopK per row; the exact scorer overrides it with a blocked
+  // matrix product (scores may then differ from TopK's in the last bits, so near-ties may order
+  // differently between the two; each is deterministic on its own).
   virtual std::vector<std::vector<ScoredIndex>> TopKBatch(
       const EmbeddingMatrix& queries, int k, absl::Span<const ItemBitset* const> excludes) const;
 
   virtual size_t num_items() const = 0;
   virtual int dim() const = 0;
+
+  // What this scorer is, for logs and model info, e.g. "exact/avx2/threads=2".
+  virtual std::string Describe() const { return ""; }
 };
 
 // Builds a scorer over `items` (rows = items). The matrix is shared, not copied; it must stay
-// unchanged for the scorer's lifetime. Rejects non-finite embeddings with InvalidArgument.
+// unchanged for the scorer's lifetime. Rejects non-finite embeddings, a null matrix, more than
+// 2^32-2 rows and out-of-range options with InvalidArgument naming the field. kQuantizedInt8
+// keeps an int8 copy (about d + 4 bytes per item); kHnsw keeps the graph and a float copy.
 absl::StatusOr<std::unique_ptr<ItemScorer>> CreateItemScorer(
     std::shared_ptr<const EmbeddingMatrix> items, const ScorerOptions& options);
 
-// Instruction-set level the exact kernels use in this process: "avx512", "avx2" or "scalar".
+// Instruction-set level scorers created with Isa::kAuto use in this process: "avx512", "avx2" or
+// "scalar". The best level CPUID reports, lowered by the environment variable
+// RECD_SCORER_ISA=scalar|avx2 if set (never raised). Fixed for the life of the process.
 std::string ScorerIsaName();
 
 // Reference implementation: scores every row, full sort. For tests and as the scalar ground truth.

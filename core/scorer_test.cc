@@ -1,16 +1,25 @@
 #include "core/scorer.h"
 
+#include <algorithm>
 #include <cmath>
+#include <iostream>
 #include <limits>
 #include <memory>
 #include <random>
+#include <set>
+#include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "core/kernels/dispatch.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace recd {
 namespace {
+
+using Isa = ScorerOptions::Isa;
+using Kind = ScorerOptions::Kind;
 
 std::shared_ptr<EmbeddingMatrix> RandomMatrix(int rows, int cols, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -28,20 +37,64 @@ std::vector<float> RandomVector(int n, uint64_t seed) {
   return v;
 }
 
-std::unique_ptr<ItemScorer> MakeScorer(std::shared_ptr<const EmbeddingMatrix> items,
-                                       ScorerOptions options = {}) {
-  auto s = CreateItemScorer(std::move(items), options);
-  EXPECT_TRUE(s.ok()) << s.status();
-  return s.ok() ? *std::move(s) : nullptr;
+std::vector<float> Row(const EmbeddingMatrix& m, Eigen::Index r) {
+  return std::vector<float>(m.row(r).data(), m.row(r).data() + m.cols());
+}
+
+// Embeddings shaped like trained factors, from a planted low-rank model: items belong to
+// clusters (taste groups), the spectrum decays across dimensions as in an SVD, and item norms
+// vary log-normally (popular items score higher for everyone). Users are noisy cluster centres
+// in the same space. Near-ties are denser than with isotropic Gaussians, which is what makes
+// quantization hard.
+struct TrainedLike {
+  std::shared_ptr<EmbeddingMatrix> items;
+  std::shared_ptr<EmbeddingMatrix> users;
+};
+
+TrainedLike MakeTrainedLike(int num_items, int num_users, int dim, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  constexpr int kClusters = 40;
+  EmbeddingMatrix centres(kClusters, dim);
+  for (Eigen::Index i = 0; i < centres.size(); ++i) centres.data()[i] = g(rng);
+  std::vector<float> spectrum(static_cast<size_t>(dim));
+  for (int j = 0; j < dim; ++j) spectrum[j] = 1.0f / std::sqrt(1.0f + j);
+  std::uniform_int_distribution<int> cluster(0, kClusters - 1);
+  std::lognormal_distribution<float> popularity(0.0f, 0.4f);
+  TrainedLike t;
+  t.items = std::make_shared<EmbeddingMatrix>(num_items, dim);
+  for (int i = 0; i < num_items; ++i) {
+    const int c = cluster(rng);
+    const float s = popularity(rng);
+    for (int j = 0; j < dim; ++j) {
+      (*t.items)(i, j) = s * spectrum[j] * (centres(c, j) + 0.7f * g(rng));
+    }
+  }
+  t.users = std::make_shared<EmbeddingMatrix>(num_users, dim);
+  for (int u = 0; u < num_users; ++u) {
+    const int c = cluster(rng);
+    for (int j = 0; j < dim; ++j) (*t.users)(u, j) = spectrum[j] * (centres(c, j) + 0.5f * g(rng));
+  }
+  return t;
+}
+
+double RecallAtK(const std::vector<ScoredIndex>& got, const std::vector<ScoredIndex>& truth) {
+  if (truth.empty()) return 1.0;
+  std::set<ItemIndex> want;
+  for (const auto& s : truth) want.insert(s.item);
+  size_t hit = 0;
+  for (const auto& s : got) hit += want.count(s.item);
+  return static_cast<double>(hit) / static_cast<double>(truth.size());
 }
 
 // Fast kernels sum in a different order than the reference, so near-ties may swap. Checks that
 // the result is sorted, has the reference's length, scores match position by position within
-// `tol`, and every returned item is a true top-k item up to `tol`.
+// `tol`, excluded items are absent, and every returned item is a true top-k item up to `tol`.
 void ExpectMatchesReference(const std::vector<ScoredIndex>& got,
                             const std::vector<ScoredIndex>& ref, float tol,
                             const ItemBitset* exclude = nullptr) {
   ASSERT_EQ(got.size(), ref.size());
+  std::set<ItemIndex> distinct;
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_NEAR(got[i].score, ref[i].score, tol) << "position " << i;
     if (i > 0) {
@@ -50,14 +103,49 @@ void ExpectMatchesReference(const std::vector<ScoredIndex>& got,
     if (exclude != nullptr) {
       EXPECT_FALSE(exclude->Test(got[i].item)) << got[i].item;
     }
+    distinct.insert(got[i].item);
   }
+  EXPECT_EQ(distinct.size(), got.size()) << "duplicate items";
   if (!ref.empty()) {
     const float kth = ref.back().score;
     for (const ScoredIndex& s : got) EXPECT_GE(s.score, kth - tol) << "item " << s.item;
   }
 }
 
-float Tolerance(int dim) { return 1e-5f * static_cast<float>(dim) + 1e-5f; }
+// Scores are sums of `dim` products of N(0,1) values: rounding error grows with dim.
+float Tolerance(int dim) { return 2e-6f * static_cast<float>(dim) + 1e-5f; }
+
+bool Supported(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return kernels::SupportedIsaLevel() >= kernels::IsaLevel::kAvx512;
+    case Isa::kAvx2:
+      return kernels::SupportedIsaLevel() >= kernels::IsaLevel::kAvx2;
+    default:
+      return true;
+  }
+}
+
+std::string IsaName(Isa isa) {
+  switch (isa) {
+    case Isa::kAuto:
+      return "auto";
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
+  }
+  return "?";
+}
+
+std::unique_ptr<ItemScorer> MakeScorer(std::shared_ptr<const EmbeddingMatrix> items,
+                                       ScorerOptions options = {}) {
+  auto s = CreateItemScorer(std::move(items), options);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? *std::move(s) : nullptr;
+}
 
 TEST(ReferenceTopKTest, FullSortWithTiesByIndex) {
   EmbeddingMatrix items(5, 1);
@@ -73,11 +161,29 @@ TEST(ReferenceTopKTest, FullSortWithTiesByIndex) {
   EXPECT_TRUE(ReferenceTopK(items, q, 0, nullptr).empty());
 }
 
-TEST(ScorerTest, MatchesReferenceOverAwkwardDimsAndSizes) {
+// --- Exact scorer, every ISA level --------------------------------------------------------
+
+class ExactScorerTest : public testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!Supported(GetParam())) {
+      GTEST_SKIP() << IsaName(GetParam()) << " is compiled but not supported by this CPU (best: "
+                   << kernels::IsaLevelName(kernels::SupportedIsaLevel()) << "); not run";
+    }
+  }
+  ScorerOptions Options(int threads = 1) const {
+    ScorerOptions o;
+    o.isa = GetParam();
+    o.num_threads = threads;
+    return o;
+  }
+};
+
+TEST_P(ExactScorerTest, MatchesFullSortOverAwkwardDimsAndSizes) {
   for (int dim : {1, 3, 7, 15, 16, 17, 31, 33, 63, 65, 127, 129}) {
-    for (int n : {1, 5, 64, 257, 1000}) {
+    for (int n : {1, 7, 64, 1000, 2500}) {
       auto items = RandomMatrix(n, dim, 1000 * dim + n);
-      auto scorer = MakeScorer(items);
+      auto scorer = MakeScorer(items, Options());
       ASSERT_NE(scorer, nullptr);
       EXPECT_EQ(scorer->num_items(), static_cast<size_t>(n));
       EXPECT_EQ(scorer->dim(), dim);
@@ -91,26 +197,31 @@ TEST(ScorerTest, MatchesReferenceOverAwkwardDimsAndSizes) {
   }
 }
 
-TEST(ScorerTest, EqualScoresOrderedByLowerIndex) {
-  // Integer entries: every kernel computes exact sums, so ties are real ties.
-  auto items = std::make_shared<EmbeddingMatrix>(300, 4);
-  for (int i = 0; i < 300; ++i) items->row(i) << (i % 3), 1, -(i % 2), 2;
-  const std::vector<float> q = {1, 1, 1, 1};
-  auto scorer = MakeScorer(items);
-  for (int k : {1, 7, 50, 300}) {
-    EXPECT_EQ(scorer->TopK(q, k, nullptr), ReferenceTopK(*items, q, k, nullptr)) << k;
+TEST_P(ExactScorerTest, EqualScoresOrderedByLowerIndex) {
+  // Small integer entries: every kernel computes exact sums, so ties are real ties and the
+  // answer must equal the reference exactly.
+  auto items = std::make_shared<EmbeddingMatrix>(3000, 20);
+  for (int i = 0; i < 3000; ++i) {
+    for (int j = 0; j < 20; ++j) (*items)(i, j) = static_cast<float>((i * 7 + j * 3) % 5 - 2);
   }
-  auto top = scorer->TopK(q, 3, nullptr);
-  ASSERT_EQ(top.size(), 3u);
-  // Rows with i%3==2 and i even score 5: items 2, 8, 14.
-  EXPECT_EQ(top[0].item, 2u);
-  EXPECT_EQ(top[1].item, 8u);
-  EXPECT_EQ(top[2].item, 14u);
+  std::vector<float> q(20);
+  for (int j = 0; j < 20; ++j) q[j] = static_cast<float>(j % 3 - 1);
+  for (int threads : {1, 2}) {
+    auto scorer = MakeScorer(items, Options(threads));
+    for (int k : {1, 7, 50, 3000}) {
+      EXPECT_EQ(scorer->TopK(q, k, nullptr), ReferenceTopK(*items, q, k, nullptr)) << k;
+    }
+    EmbeddingMatrix batch(3, 20);
+    for (int r = 0; r < 3; ++r) batch.row(r) = Eigen::Map<const Eigen::RowVectorXf>(q.data(), 20);
+    for (const auto& row : scorer->TopKBatch(batch, 50, {})) {
+      EXPECT_EQ(row, ReferenceTopK(*items, q, 50, nullptr));
+    }
+  }
 }
 
-TEST(ScorerTest, KLargerThanCatalogueReturnsAllRemaining) {
+TEST_P(ExactScorerTest, KLargerThanCatalogueAndNonPositiveK) {
   auto items = RandomMatrix(20, 8, 1);
-  auto scorer = MakeScorer(items);
+  auto scorer = MakeScorer(items, Options());
   const auto q = RandomVector(8, 2);
   EXPECT_EQ(scorer->TopK(q, 1000, nullptr).size(), 20u);
   ItemBitset ex(20);
@@ -119,100 +230,389 @@ TEST(ScorerTest, KLargerThanCatalogueReturnsAllRemaining) {
   auto r = scorer->TopK(q, 1000, &ex);
   EXPECT_EQ(r.size(), 18u);
   ExpectMatchesReference(r, ReferenceTopK(*items, q, 1000, &ex), Tolerance(8), &ex);
-}
-
-TEST(ScorerTest, NonPositiveKReturnsNothing) {
-  auto items = RandomMatrix(20, 8, 1);
-  auto scorer = MakeScorer(items);
-  const auto q = RandomVector(8, 2);
   EXPECT_TRUE(scorer->TopK(q, 0, nullptr).empty());
   EXPECT_TRUE(scorer->TopK(q, -5, nullptr).empty());
 }
 
-TEST(ScorerTest, ExclusionShorterThanCatalogueAndRemovingEverything) {
-  auto items = RandomMatrix(500, 16, 3);
-  auto scorer = MakeScorer(items);
+TEST_P(ExactScorerTest, ExclusionShorterThanCatalogueAndRemovingEverything) {
+  auto items = RandomMatrix(5000, 16, 3);
+  auto scorer = MakeScorer(items, Options());
   const auto q = RandomVector(16, 4);
 
-  ItemBitset all(500);
+  ItemBitset all(5000);
   all.SetAll();
   EXPECT_TRUE(scorer->TopK(q, 10, &all).empty());
+  ItemBitset longer(9000);
+  longer.SetAll();
+  EXPECT_TRUE(scorer->TopK(q, 10, &longer).empty());
 
-  ItemBitset shorter(100);  // items >= 100 are never excluded
+  ItemBitset shorter(1500);  // items >= 1500 are never excluded
   shorter.SetAll();
   auto r = scorer->TopK(q, 10, &shorter);
   ExpectMatchesReference(r, ReferenceTopK(*items, q, 10, &shorter), Tolerance(16), &shorter);
-  for (const auto& s : r) EXPECT_GE(s.item, 100u);
+  for (const auto& s : r) EXPECT_GE(s.item, 1500u);
+
+  // All but a few scattered items: whole blocks are skipped, the rest filtered per item.
+  ItemBitset most(5000);
+  most.SetAll();
+  for (size_t i : {5u, 1023u, 1024u, 4999u}) most.Clear(i);
+  r = scorer->TopK(q, 10, &most);
+  ASSERT_EQ(r.size(), 4u);
+  ExpectMatchesReference(r, ReferenceTopK(*items, q, 10, &most), Tolerance(16), &most);
 
   // Exclude the unfiltered winners: the next ones come up.
   auto best = scorer->TopK(q, 5, nullptr);
-  ItemBitset seen(500);
+  ItemBitset seen(5000);
   for (const auto& s : best) seen.Set(s.item);
-  auto next = scorer->TopK(q, 5, &seen);
-  ExpectMatchesReference(next, ReferenceTopK(*items, q, 5, &seen), Tolerance(16), &seen);
+  ExpectMatchesReference(scorer->TopK(q, 5, &seen), ReferenceTopK(*items, q, 5, &seen),
+                         Tolerance(16), &seen);
 
   ItemBitset empty;
   ExpectMatchesReference(scorer->TopK(q, 5, &empty), ReferenceTopK(*items, q, 5, nullptr),
                          Tolerance(16));
 }
 
-TEST(ScorerTest, EmptyCatalogue) {
-  auto scorer = MakeScorer(std::make_shared<EmbeddingMatrix>(0, 8));
-  EXPECT_TRUE(scorer->TopK(RandomVector(8, 1), 10, nullptr).empty());
-}
-
-TEST(ScorerTest, WrongQueryLengthOrNonFiniteQueryReturnsNothing) {
-  auto scorer = MakeScorer(RandomMatrix(10, 8, 1));
-  EXPECT_TRUE(scorer->TopK(RandomVector(7, 1), 3, nullptr).empty());
-  auto q = RandomVector(8, 1);
-  q[2] = std::numeric_limits<float>::quiet_NaN();
-  EXPECT_TRUE(scorer->TopK(q, 3, nullptr).empty());
-}
-
-TEST(ScorerTest, RejectsNonFiniteEmbeddingsAndBadOptions) {
-  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
-                    -std::numeric_limits<float>::infinity()}) {
-    auto items = RandomMatrix(10, 4, 1);
-    (*items)(7, 2) = bad;
-    auto s = CreateItemScorer(items, {});
-    ASSERT_FALSE(s.ok());
-    EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(std::string(s.status().message()), testing::HasSubstr("row 7, column 2"));
-  }
-  EXPECT_EQ(CreateItemScorer(nullptr, {}).status().code(), absl::StatusCode::kInvalidArgument);
-  ScorerOptions opts;
-  opts.num_threads = 0;
-  EXPECT_EQ(CreateItemScorer(RandomMatrix(10, 4, 1), opts).status().code(),
-            absl::StatusCode::kInvalidArgument);
-}
-
-TEST(ScorerTest, BatchMatchesSingleQueries) {
-  auto items = RandomMatrix(700, 33, 5);
-  auto scorer = MakeScorer(items);
-  auto queries = RandomMatrix(9, 33, 6);
-  ItemBitset ex(700);
-  for (int i = 0; i < 700; i += 3) ex.Set(i);
-  std::vector<const ItemBitset*> excludes(9, nullptr);
-  excludes[2] = &ex;
-  excludes[5] = &ex;
-  for (int k : {1, 10, 1000}) {
-    auto batch = scorer->TopKBatch(*queries, k, excludes);
-    auto plain = scorer->TopKBatch(*queries, k, {});
-    ASSERT_EQ(batch.size(), 9u);
-    ASSERT_EQ(plain.size(), 9u);
-    for (int r = 0; r < 9; ++r) {
-      SCOPED_TRACE(testing::Message() << "row=" << r << " k=" << k);
-      std::vector<float> q(queries->row(r).data(), queries->row(r).data() + 33);
-      ExpectMatchesReference(batch[r], ReferenceTopK(*items, q, k, excludes[r]), Tolerance(33),
-                             excludes[r]);
-      ExpectMatchesReference(plain[r], ReferenceTopK(*items, q, k, nullptr), Tolerance(33));
+TEST_P(ExactScorerTest, PartitionedScanEqualsSingleThreadExactly) {
+  // 40k x 64 floats = 10 MB: split into partitions with 2 and 3 threads.
+  auto items = RandomMatrix(40000, 64, 8);
+  auto one = MakeScorer(items, Options(1));
+  auto two = MakeScorer(items, Options(2));
+  auto three = MakeScorer(items, Options(3));
+  ItemBitset ex(40000);
+  for (size_t i = 0; i < 40000; i += 7) ex.Set(i);
+  for (int k : {1, 10, 100}) {
+    for (uint64_t seed = 0; seed < 3; ++seed) {
+      const auto q = RandomVector(64, seed);
+      const auto want = one->TopK(q, k, &ex);
+      EXPECT_EQ(two->TopK(q, k, &ex), want);
+      EXPECT_EQ(three->TopK(q, k, &ex), want);
+      ExpectMatchesReference(want, ReferenceTopK(*items, q, k, &ex), Tolerance(64), &ex);
     }
+  }
+}
+
+TEST_P(ExactScorerTest, BatchMatchesReferenceAndIsDeterministicAcrossThreads) {
+  auto items = RandomMatrix(30000, 33, 5);
+  auto one = MakeScorer(items, Options(1));
+  auto two = MakeScorer(items, Options(2));
+  for (int rows : {2, 17, 40}) {
+    auto queries = RandomMatrix(rows, 33, 100 + rows);
+    ItemBitset ex(30000);
+    for (int i = 0; i < 30000; i += 3) ex.Set(i);
+    ItemBitset all(30000);
+    all.SetAll();
+    std::vector<const ItemBitset*> excludes(rows, nullptr);
+    excludes[1] = &ex;
+    excludes[rows - 1] = &all;
+    // The reference is a full sort: its top-k is a prefix of its top-100.
+    std::vector<std::vector<ScoredIndex>> reference(rows);
+    for (int r = 0; r < rows; ++r) {
+      reference[r] = ReferenceTopK(*items, Row(*queries, r), 100, excludes[r]);
+    }
+    for (int k : {1, 10, 100}) {
+      auto batch = one->TopKBatch(*queries, k, excludes);
+      ASSERT_EQ(batch.size(), static_cast<size_t>(rows));
+      EXPECT_EQ(two->TopKBatch(*queries, k, excludes), batch);
+      for (int r = 0; r < rows; ++r) {
+        SCOPED_TRACE(testing::Message() << "rows=" << rows << " row=" << r << " k=" << k);
+        std::vector<ScoredIndex> want(
+            reference[r].begin(),
+            reference[r].begin() + std::min<size_t>(k, reference[r].size()));
+        ExpectMatchesReference(batch[r], want, Tolerance(33), excludes[r]);
+      }
+    }
+  }
+  // Unfiltered, k > N, an invalid row among valid ones, no rows.
+  auto small = RandomMatrix(50, 33, 9);
+  auto scorer = MakeScorer(small, Options());
+  auto queries = RandomMatrix(4, 33, 10);
+  (*queries)(2, 5) = std::numeric_limits<float>::infinity();
+  auto out = scorer->TopKBatch(*queries, 100, {});
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_TRUE(out[2].empty());
+  for (int r : {0, 1, 3}) {
+    ExpectMatchesReference(out[r], ReferenceTopK(*small, Row(*queries, r), 100, nullptr),
+                           Tolerance(33));
   }
   EXPECT_TRUE(scorer->TopKBatch(EmbeddingMatrix(0, 33), 10, {}).empty());
 }
 
-TEST(ScorerTest, IsaNameIsKnown) {
+TEST_P(ExactScorerTest, OverflowingScoresRankAsMinusInfinityWithoutBreakingOrder) {
+  // Finite embeddings whose products overflow: +inf, -inf and NaN (inf - inf) scores.
+  auto items = std::make_shared<EmbeddingMatrix>(40, 2);
+  for (int i = 0; i < 40; ++i) {
+    const float a = (i % 4 == 0) ? 3e38f : 1.0f;
+    const float b = (i % 4 == 0) ? -3e38f : static_cast<float>(i % 4 == 1 ? 3e38f : i);
+    (*items)(i, 0) = a;
+    (*items)(i, 1) = b;
+  }
+  const std::vector<float> q = {3e38f, 3e38f};
+  auto scorer = MakeScorer(items, Options());
+  auto r = scorer->TopK(q, 100, nullptr);
+  ASSERT_EQ(r.size(), 40u);
+  for (size_t i = 1; i < r.size(); ++i) EXPECT_FALSE(BetterThan(r[i], r[i - 1]));
+  for (const auto& s : r) EXPECT_FALSE(std::isnan(s.score));
+}
+
+TEST_P(ExactScorerTest, DegenerateShapes) {
+  auto scorer = MakeScorer(std::make_shared<EmbeddingMatrix>(0, 8), Options());
+  EXPECT_TRUE(scorer->TopK(RandomVector(8, 1), 10, nullptr).empty());
+  EXPECT_TRUE(scorer->TopKBatch(*RandomMatrix(3, 8, 1), 10, {})[0].empty());
+  auto zero_dim = MakeScorer(std::make_shared<EmbeddingMatrix>(5, 0), Options());
+  auto r = zero_dim->TopK({}, 3, nullptr);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0], (ScoredIndex{0.0f, 0}));
+  EXPECT_EQ(r[2], (ScoredIndex{0.0f, 2}));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllLevels, ExactScorerTest,
+                         testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         [](const testing::TestParamInfo<Isa>& info) {
+                           return IsaName(info.param);
+                         });
+
+// --- Quantized scorer --------------------------------------------------------------------
+
+class QuantizedScorerTest : public testing::TestWithParam<Isa> {
+ protected:
+  void SetUp() override {
+    if (!Supported(GetParam())) {
+      GTEST_SKIP() << IsaName(GetParam()) << " is compiled but not supported by this CPU; not run";
+    }
+  }
+  ScorerOptions Options(int threads = 1) const {
+    ScorerOptions o;
+    o.kind = Kind::kQuantizedInt8;
+    o.isa = GetParam();
+    o.num_threads = threads;
+    return o;
+  }
+};
+
+TEST_P(QuantizedScorerTest, RecallAt10OnTrainedLikeEmbeddings) {
+  for (int dim : {32, 64}) {
+    const TrainedLike t = MakeTrainedLike(50000, 150, dim, 21 + dim);
+    ScorerOptions exact_options;
+    exact_options.isa = GetParam();
+    auto exact = MakeScorer(t.items, exact_options);
+    auto quantized = MakeScorer(t.items, Options());
+    double recall = 0.0;
+    int identical = 0;
+    for (int u = 0; u < t.users->rows(); ++u) {
+      const auto q = Row(*t.users, u);
+      const auto want = exact->TopK(q, 10, nullptr);
+      const auto got = quantized->TopK(q, 10, nullptr);
+      recall += RecallAtK(got, want);
+      identical += got == want;
+    }
+    recall /= static_cast<double>(t.users->rows());
+    RecordProperty(absl::StrCat("recall_at_10_d", dim), std::to_string(recall));
+    std::cout << "[ INFO     ] int8 recall@10, trained-like 50000 x " << dim << ": " << recall
+              << " (" << identical << "/" << t.users->rows() << " lists identical)\n";
+    EXPECT_GE(recall, 0.99) << "dim=" << dim;
+  }
+}
+
+TEST_P(QuantizedScorerTest, RecallOnIsotropicGaussianIsReported) {
+  // Isotropic Gaussians are the hardest case (no spectrum to exploit, many near-ties); the
+  // threshold here is looser than on trained-like data.
+  auto items = RandomMatrix(50000, 64, 31);
+  ScorerOptions exact_options;
+  exact_options.isa = GetParam();
+  auto exact = MakeScorer(items, exact_options);
+  auto quantized = MakeScorer(items, Options());
+  double recall = 0.0;
+  for (uint64_t u = 0; u < 100; ++u) {
+    const auto q = RandomVector(64, 500 + u);
+    recall += RecallAtK(quantized->TopK(q, 10, nullptr), exact->TopK(q, 10, nullptr));
+  }
+  recall /= 100.0;
+  std::cout << "[ INFO     ] int8 recall@10, Gaussian 50000 x 64: " << recall << "\n";
+  EXPECT_GE(recall, 0.95);
+}
+
+TEST_P(QuantizedScorerTest, ReRankedScoresAreExactAndThreadsDoNotChangeAnswers) {
+  const TrainedLike t = MakeTrainedLike(40000, 10, 64, 3);
+  ScorerOptions exact_options;
+  exact_options.isa = GetParam();
+  auto exact = MakeScorer(t.items, exact_options);
+  auto one = MakeScorer(t.items, Options(1));
+  auto two = MakeScorer(t.items, Options(2));
+  ItemBitset ex(40000);
+  for (size_t i = 0; i < 40000; i += 5) ex.Set(i);
+  for (int u = 0; u < t.users->rows(); ++u) {
+    const auto q = Row(*t.users, u);
+    const auto got = one->TopK(q, 10, &ex);
+    EXPECT_EQ(two->TopK(q, 10, &ex), got);
+    ASSERT_EQ(got.size(), 10u);
+    // Every returned score is the exact scorer's score for that item.
+    const auto all = exact->TopK(q, 40000, nullptr);
+    std::vector<float> exact_score(40000);
+    for (const auto& s : all) exact_score[s.item] = s.score;
+    for (const auto& s : got) {
+      EXPECT_FALSE(ex.Test(s.item));
+      EXPECT_EQ(s.score, exact_score[s.item]);
+    }
+  }
+}
+
+TEST_P(QuantizedScorerTest, SmallCataloguesAndEdgeCasesMatchExact) {
+  // When every item is a re-rank candidate the answer is the exact one.
+  for (int dim : {1, 3, 7, 17, 33, 65, 129}) {
+    auto items = RandomMatrix(60, dim, dim);
+    ScorerOptions exact_options;
+    exact_options.isa = GetParam();
+    auto exact = MakeScorer(items, exact_options);
+    auto quantized = MakeScorer(items, Options());
+    const auto q = RandomVector(dim, 2 * dim);
+    ItemBitset ex(30);
+    ex.Set(0);
+    ex.Set(29);
+    for (int k : {1, 10, 100}) {
+      EXPECT_EQ(quantized->TopK(q, k, nullptr), exact->TopK(q, k, nullptr)) << dim << " " << k;
+      EXPECT_EQ(quantized->TopK(q, k, &ex), exact->TopK(q, k, &ex)) << dim << " " << k;
+    }
+    ItemBitset all(60);
+    all.SetAll();
+    EXPECT_TRUE(quantized->TopK(q, 10, &all).empty());
+    EXPECT_TRUE(quantized->TopK(q, 0, nullptr).empty());
+  }
+  // Zero rows, a zero column and a zero query.
+  auto items = RandomMatrix(30, 4, 1);
+  items->row(3).setZero();
+  items->col(2).setZero();
+  auto quantized = MakeScorer(items, Options());
+  ScorerOptions exact_options;
+  exact_options.isa = GetParam();
+  auto exact = MakeScorer(items, exact_options);
+  const std::vector<float> zero(4, 0.0f);
+  EXPECT_EQ(quantized->TopK(zero, 5, nullptr), exact->TopK(zero, 5, nullptr));
+  const auto q = RandomVector(4, 3);
+  EXPECT_EQ(quantized->TopK(q, 30, nullptr), exact->TopK(q, 30, nullptr));
+  EXPECT_THAT(quantized->Describe(), testing::StartsWith("int8/"));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllLevels, QuantizedScorerTest,
+                         testing::Values(Isa::kScalar, Isa::kAvx2, Isa::kAvx512),
+                         [](const testing::TestParamInfo<Isa>& info) {
+                           return IsaName(info.param);
+                         });
+
+// --- HNSW scorer -------------------------------------------------------------------------
+
+ScorerOptions HnswOptions() {
+  ScorerOptions o;
+  o.kind = Kind::kHnsw;
+  o.hnsw.exact_fallback_fraction = 1.0;  // always use the graph in these small tests
+  return o;
+}
+
+TEST(HnswScorerTest, RecallAt10OnTrainedLikeEmbeddings) {
+  const TrainedLike t = MakeTrainedLike(8000, 100, 32, 77);
+  auto exact = MakeScorer(t.items);
+  auto hnsw = MakeScorer(t.items, HnswOptions());
+  EXPECT_THAT(hnsw->Describe(), testing::StartsWith("hnsw/"));
+  double recall = 0.0;
+  for (int u = 0; u < t.users->rows(); ++u) {
+    const auto q = Row(*t.users, u);
+    const auto got = hnsw->TopK(q, 10, nullptr);
+    ASSERT_EQ(got.size(), 10u);
+    for (size_t i = 1; i < got.size(); ++i) EXPECT_FALSE(BetterThan(got[i], got[i - 1]));
+    recall += RecallAtK(got, exact->TopK(q, 10, nullptr));
+  }
+  recall /= static_cast<double>(t.users->rows());
+  std::cout << "[ INFO     ] hnsw recall@10, trained-like 8000 x 32, ef_search=128: " << recall
+            << "\n";
+  EXPECT_GE(recall, 0.9);
+}
+
+TEST(HnswScorerTest, ExclusionKLargerThanCatalogueAndFallback) {
+  const TrainedLike t = MakeTrainedLike(3000, 5, 16, 5);
+  auto exact = MakeScorer(t.items);
+  auto hnsw = MakeScorer(t.items, HnswOptions());
+  const auto q = Row(*t.users, 0);
+  // Exclude the exact top 50: results must skip them and still hold k items.
+  ItemBitset seen(3000);
+  for (const auto& s : exact->TopK(q, 50, nullptr)) seen.Set(s.item);
+  const auto r = hnsw->TopK(q, 10, &seen);
+  ASSERT_EQ(r.size(), 10u);
+  for (const auto& s : r) EXPECT_FALSE(seen.Test(s.item));
+  // k > N and everything excluded.
+  EXPECT_EQ(hnsw->TopK(q, 5000, nullptr).size(), 3000u);
+  ItemBitset all(3000);
+  all.SetAll();
+  EXPECT_TRUE(hnsw->TopK(q, 10, &all).empty());
+  // Default fallback fraction: a deep query runs the exact scan and equals it.
+  ScorerOptions defaults;
+  defaults.kind = Kind::kHnsw;
+  auto with_fallback = MakeScorer(t.items, defaults);
+  EXPECT_EQ(with_fallback->TopK(q, 100, &seen), exact->TopK(q, 100, &seen));
+  // Empty catalogue.
+  auto empty = MakeScorer(std::make_shared<EmbeddingMatrix>(0, 16), HnswOptions());
+  EXPECT_TRUE(empty->TopK(q, 10, nullptr).empty());
+}
+
+// --- Creation ----------------------------------------------------------------------------
+
+TEST(CreateItemScorerTest, RejectsNonFiniteEmbeddingsAndBadOptions) {
+  for (Kind kind : {Kind::kExact, Kind::kQuantizedInt8, Kind::kHnsw}) {
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(),
+                      std::numeric_limits<float>::infinity(),
+                      -std::numeric_limits<float>::infinity()}) {
+      auto items = RandomMatrix(10, 4, 1);
+      (*items)(7, 2) = bad;
+      ScorerOptions o;
+      o.kind = kind;
+      auto s = CreateItemScorer(items, o);
+      ASSERT_FALSE(s.ok());
+      EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_THAT(std::string(s.status().message()), testing::HasSubstr("row 7, column 2"));
+    }
+  }
+  EXPECT_EQ(CreateItemScorer(nullptr, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  auto items = RandomMatrix(10, 4, 1);
+  auto expect_invalid = [&](ScorerOptions o, const std::string& field) {
+    auto s = CreateItemScorer(items, o);
+    ASSERT_FALSE(s.ok()) << field;
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << field;
+    EXPECT_THAT(std::string(s.status().message()), testing::HasSubstr(field));
+  };
+  ScorerOptions o;
+  o.num_threads = 0;
+  expect_invalid(o, "num_threads");
+  o = {};
+  o.quantized.rerank_factor = 0;
+  expect_invalid(o, "quantized.rerank_factor");
+  o = {};
+  o.hnsw.m = 1;
+  expect_invalid(o, "hnsw.m");
+  o = {};
+  o.hnsw.exact_fallback_fraction = std::numeric_limits<double>::quiet_NaN();
+  expect_invalid(o, "hnsw.exact_fallback_fraction");
+  if (!Supported(Isa::kAvx512)) {
+    o = {};
+    o.isa = Isa::kAvx512;
+    expect_invalid(o, "isa");
+  }
+}
+
+TEST(CreateItemScorerTest, WrongQueryLengthOrNonFiniteQueryReturnsNothing) {
+  for (Kind kind : {Kind::kExact, Kind::kQuantizedInt8, Kind::kHnsw}) {
+    ScorerOptions o;
+    o.kind = kind;
+    auto scorer = MakeScorer(RandomMatrix(10, 8, 1), o);
+    EXPECT_TRUE(scorer->TopK(RandomVector(7, 1), 3, nullptr).empty());
+    auto q = RandomVector(8, 1);
+    q[2] = std::numeric_limits<float>::quiet_NaN();
+    EXPECT_TRUE(scorer->TopK(q, 3, nullptr).empty());
+  }
+}
+
+TEST(ScorerIsaNameTest, NamesTheDefaultLevel) {
+  EXPECT_EQ(ScorerIsaName(), kernels::IsaLevelName(kernels::DefaultIsaLevel()));
   EXPECT_THAT(ScorerIsaName(), testing::AnyOf("avx512", "avx2", "scalar"));
+  auto scorer = MakeScorer(RandomMatrix(10, 8, 1));
+  EXPECT_EQ(scorer->Describe(), absl::StrCat("exact/", ScorerIsaName(), "/threads=1"));
 }
 
 }  // namespace

@@ -1,0 +1,296 @@
+// AVX2 + FMA kernels. Compiled with -mavx2 -mfma -ffp-contract=off; only called after CPUID
+// says the CPU has both. See kernels.h for the include rules of this file.
+#include <immintrin.h>
+
+#include "core/kernels/kernels.h"
+
+namespace recd {
+namespace kernels {
+namespace {
+
+// maskload masks for a d % 8 tail: kTailMask + (8 - rem) has `rem` leading all-ones lanes.
+alignas(32) const int32_t kTailMask[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                           0,  0,  0,  0,  0,  0,  0,  0};
+
+__m256i TailMask(size_t rem) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTailMask + 8 - rem));
+}
+
+// Sum of the 8 lanes as ((a0+a1)+(a2+a3)) + ((a4+a5)+(a6+a7)): the same tree Reduce8 applies to
+// each row, so a row scored alone equals the row scored in a group.
+float Hsum(__m256 a) {
+  const __m256 h = _mm256_hadd_ps(a, a);
+  const __m256 h2 = _mm256_hadd_ps(h, h);
+  return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(h2), _mm256_extractf128_ps(h2, 1)));
+}
+
+// Lane r of the result is Hsum(a_r).
+__m256 Reduce8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4, __m256 a5, __m256 a6,
+               __m256 a7) {
+  const __m256 t0 = _mm256_hadd_ps(a0, a1);
+  const __m256 t1 = _mm256_hadd_ps(a2, a3);
+  const __m256 t2 = _mm256_hadd_ps(a4, a5);
+  const __m256 t3 = _mm256_hadd_ps(a6, a7);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1);  // rows 0-3: low-half sums | high-half sums
+  const __m256 u1 = _mm256_hadd_ps(t2, t3);  // rows 4-7
+  const __m256 lo = _mm256_permute2f128_ps(u0, u1, 0x20);
+  const __m256 hi = _mm256_permute2f128_ps(u0, u1, 0x31);
+  return _mm256_add_ps(lo, hi);
+}
+
+// Lane accumulator of one row: lane l holds the sum over chunks of a[8c+l]*b[8c+l].
+__m256 RowAcc(const float* a, const float* b, size_t d8, size_t rem, __m256i mask) {
+  __m256 acc = _mm256_setzero_ps();
+  for (size_t j = 0; j < d8; j += 8) {
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), acc);
+  }
+  if (rem != 0) {
+    acc = _mm256_fmadd_ps(_mm256_maskload_ps(a + d8, mask), _mm256_maskload_ps(b + d8, mask), acc);
+  }
+  return acc;
+}
+
+float DotAvx2(const float* a, const float* b, size_t d) {
+  const size_t d8 = d & ~size_t{7};
+  const size_t rem = d - d8;
+  return Hsum(RowAcc(a, b, d8, rem, TailMask(rem)));
+}
+
+// Writes the lanes of `scores` selected by `mask` as candidates for rows base + lane.
+inline size_t Emit8(__m256 scores, int mask, size_t base, float* out_scores, uint32_t* out_rows,
+                    size_t count) {
+  alignas(32) float tmp[8];
+  _mm256_store_ps(tmp, scores);
+  while (mask != 0) {
+    const int lane = __builtin_ctz(static_cast<unsigned>(mask));
+    out_scores[count] = tmp[lane];
+    out_rows[count] = static_cast<uint32_t>(base + static_cast<size_t>(lane));
+    ++count;
+    mask &= mask - 1;
+  }
+  return count;
+}
+
+size_t DotFilterAvx2(const float* items, size_t n, size_t d, const float* query, float threshold,
+                     float* out_scores, uint32_t* out_rows) {
+  const size_t d8 = d & ~size_t{7};
+  const size_t rem = d - d8;
+  const __m256i mask = TailMask(rem);
+  const __m256 qtail = _mm256_maskload_ps(query + d8, mask);
+  const __m256 vthr = _mm256_set1_ps(threshold);
+  size_t count = 0;
+  size_t i = 0;
+  // Eight rows at a time: eight independent FMA chains hide the FMA latency, and the 8 x d block
+  // is one contiguous, sequentially read stretch of memory.
+  for (; i + 8 <= n; i += 8) {
+    const float* r = items + i * d;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),
+           a3 = _mm256_setzero_ps(), a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(),
+           a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
+    for (size_t j = 0; j < d8; j += 8) {
+      const __m256 q = _mm256_loadu_ps(query + j);
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(r + j), q, a0);
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(r + d + j), q, a1);
+      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 2 * d + j), q, a2);
+      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 3 * d + j), q, a3);
+      a4 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 4 * d + j), q, a4);
+      a5 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 5 * d + j), q, a5);
+      a6 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 6 * d + j), q, a6);
+      a7 = _mm256_fmadd_ps(_mm256_loadu_ps(r + 7 * d + j), q, a7);
+    }
+    if (rem != 0) {
+      a0 = _mm256_fmadd_ps(_mm256_maskload_ps(r + d8, mask), qtail, a0);
+      a1 = _mm256_fmadd_ps(_mm256_maskload_ps(r + d + d8, mask), qtail, a1);
+      a2 = _mm256_fmadd_ps(_mm256_maskload_ps(r + 2 * d + d8, mask), qtail, a2);
+      a3 = _mm256_fmadd_ps(_mm256_maskload_ps(r + 3 * d + d8, mask), qtail, a3);
+      a4 = _mm256_fmadd_ps(_mm256_maskload_ps(r + 4 * d + d8, mask), qtail, a4);
+      a5 = _mm256_fmadd_ps(_mm256_maskload_ps(r + 5 * d + d8, mask), qtail, a5);
+      a6 = _mm256_fmadd_ps(_mm256_maskload_ps(r + 6 * d + d8, mask), qtail, a6);
+      a7 = _mm256_fmadd_ps(_mm256_maskload_ps(r + 7 * d + d8, mask), qtail, a7);
+    }
+    const __m256 s = Reduce8(a0, a1, a2, a3, a4, a5, a6, a7);
+    const int m = _mm256_movemask_ps(_mm256_cmp_ps(s, vthr, _CMP_NLE_UQ));
+    if (m != 0) count = Emit8(s, m, i, out_scores, out_rows, count);
+  }
+  for (; i < n; ++i) {
+    const float s = Hsum(RowAcc(items + i * d, query, d8, rem, mask));
+    if (!(s <= threshold)) {
+      out_scores[count] = s;
+      out_rows[count] = static_cast<uint32_t>(i);
+      ++count;
+    }
+  }
+  return count;
+}
+
+// int8 dot of one 32-byte chunk via the sign trick: maddubs(|q|, sign(x, q)) = pairwise sums of
+// q*x as int16 (|q|, |x| <= 127, so no saturation), then madd with ones to int32.
+inline __m256i ChunkDot(__m256i x, __m256i q_abs, __m256i q, __m256i ones16) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(q_abs, _mm256_sign_epi8(x, q)), ones16);
+}
+
+// Horizontal int32 sums of 8 accumulators, lane r = sum of a_r (exact in integers).
+__m256i ReduceInt8(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i a4, __m256i a5,
+                   __m256i a6, __m256i a7) {
+  const __m256i t0 = _mm256_hadd_epi32(a0, a1);
+  const __m256i t1 = _mm256_hadd_epi32(a2, a3);
+  const __m256i t2 = _mm256_hadd_epi32(a4, a5);
+  const __m256i t3 = _mm256_hadd_epi32(a6, a7);
+  const __m256i u0 = _mm256_hadd_epi32(t0, t1);
+  const __m256i u1 = _mm256_hadd_epi32(t2, t3);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
+                          _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+int32_t HsumInt(__m256i a) {
+  const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+  const __m128i s2 = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xb1)));
+}
+
+size_t Int8DotFilterAvx2(const int8_t* codes, const float* row_scales, size_t n, size_t stride,
+                         const int8_t* query_codes, float query_scale, float threshold,
+                         float* out_scores, uint32_t* out_rows) {
+  // Query chunks are reloaded per row group (stride / 32 chunks; they stay in L1).
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  const __m256 vqs = _mm256_set1_ps(query_scale);
+  const __m256 vthr = _mm256_set1_ps(threshold);
+  size_t count = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const int8_t* r = codes + i * stride;
+    __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256(),
+            a2 = _mm256_setzero_si256(), a3 = _mm256_setzero_si256(),
+            a4 = _mm256_setzero_si256(), a5 = _mm256_setzero_si256(),
+            a6 = _mm256_setzero_si256(), a7 = _mm256_setzero_si256();
+    for (size_t j = 0; j < stride; j += 32) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(query_codes + j));
+      const __m256i qa = _mm256_abs_epi8(q);
+#define RECD_INT8_ROW(k, acc)                                                                 \
+  acc = _mm256_add_epi32(                                                                     \
+      acc, ChunkDot(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r + (k)*stride + j)), \
+                    qa, q, ones16))
+      RECD_INT8_ROW(0, a0);
+      RECD_INT8_ROW(1, a1);
+      RECD_INT8_ROW(2, a2);
+      RECD_INT8_ROW(3, a3);
+      RECD_INT8_ROW(4, a4);
+      RECD_INT8_ROW(5, a5);
+      RECD_INT8_ROW(6, a6);
+      RECD_INT8_ROW(7, a7);
+#undef RECD_INT8_ROW
+    }
+    const __m256 dots = _mm256_cvtepi32_ps(ReduceInt8(a0, a1, a2, a3, a4, a5, a6, a7));
+    const __m256 s = _mm256_mul_ps(_mm256_mul_ps(dots, _mm256_loadu_ps(row_scales + i)), vqs);
+    const int m = _mm256_movemask_ps(_mm256_cmp_ps(s, vthr, _CMP_NLE_UQ));
+    if (m != 0) count = Emit8(s, m, i, out_scores, out_rows, count);
+  }
+  for (; i < n; ++i) {
+    const int8_t* r = codes + i * stride;
+    __m256i acc = _mm256_setzero_si256();
+    for (size_t j = 0; j < stride; j += 32) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(query_codes + j));
+      acc = _mm256_add_epi32(
+          acc, ChunkDot(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r + j)),
+                        _mm256_abs_epi8(q), q, ones16));
+    }
+    const float s = static_cast<float>(HsumInt(acc)) * row_scales[i] * query_scale;
+    if (!(s <= threshold)) {
+      out_scores[count] = s;
+      out_rows[count] = static_cast<uint32_t>(i);
+      ++count;
+    }
+  }
+  return count;
+}
+
+// Candidates of one (row, panel) tile: lanes of lo (queries 0-7) and hi (8-15) passing t0/t1.
+inline size_t EmitTile(__m256 lo, __m256 hi, __m256 t0, __m256 t1, size_t row, size_t query_base,
+                       float* out_scores, uint32_t* out_rows, uint32_t* out_queries,
+                       size_t count) {
+  int m = _mm256_movemask_ps(_mm256_cmp_ps(lo, t0, _CMP_NLE_UQ)) |
+          (_mm256_movemask_ps(_mm256_cmp_ps(hi, t1, _CMP_NLE_UQ)) << 8);
+  if (m == 0) return count;
+  alignas(32) float tmp[16];
+  _mm256_store_ps(tmp, lo);
+  _mm256_store_ps(tmp + 8, hi);
+  while (m != 0) {
+    const int lane = __builtin_ctz(static_cast<unsigned>(m));
+    out_scores[count] = tmp[lane];
+    out_rows[count] = static_cast<uint32_t>(row);
+    out_queries[count] = static_cast<uint32_t>(query_base + static_cast<size_t>(lane));
+    ++count;
+    m &= m - 1;
+  }
+  return count;
+}
+
+// Register-blocked 6 rows x 16 queries: 12 accumulators, 2 panel vectors and 1 broadcast fill
+// the 16 ymm registers. The panel (d x 16 floats) stays in L1 while the item block streams
+// from L2; each score is a plain FMA chain over j, the same in the 6-row and 1-row paths.
+size_t GemmFilterAvx2(const float* items, size_t n, size_t d, const float* panels,
+                      size_t num_panels, const float* thresholds, float* out_scores,
+                      uint32_t* out_rows, uint32_t* out_queries) {
+  size_t count = 0;
+  for (size_t p = 0; p < num_panels; ++p) {
+    const float* panel = panels + p * d * kPanelWidth;
+    const size_t qbase = p * kPanelWidth;
+    const __m256 t0 = _mm256_loadu_ps(thresholds + qbase);
+    const __m256 t1 = _mm256_loadu_ps(thresholds + qbase + 8);
+    size_t i = 0;
+    for (; i + 6 <= n; i += 6) {
+      const float* r = items + i * d;
+      __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(),
+             c11 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(),
+             c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(),
+             c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+      for (size_t j = 0; j < d; ++j) {
+        const __m256 b0 = _mm256_loadu_ps(panel + j * kPanelWidth);
+        const __m256 b1 = _mm256_loadu_ps(panel + j * kPanelWidth + 8);
+        __m256 a = _mm256_broadcast_ss(r + j);
+        c00 = _mm256_fmadd_ps(a, b0, c00);
+        c01 = _mm256_fmadd_ps(a, b1, c01);
+        a = _mm256_broadcast_ss(r + d + j);
+        c10 = _mm256_fmadd_ps(a, b0, c10);
+        c11 = _mm256_fmadd_ps(a, b1, c11);
+        a = _mm256_broadcast_ss(r + 2 * d + j);
+        c20 = _mm256_fmadd_ps(a, b0, c20);
+        c21 = _mm256_fmadd_ps(a, b1, c21);
+        a = _mm256_broadcast_ss(r + 3 * d + j);
+        c30 = _mm256_fmadd_ps(a, b0, c30);
+        c31 = _mm256_fmadd_ps(a, b1, c31);
+        a = _mm256_broadcast_ss(r + 4 * d + j);
+        c40 = _mm256_fmadd_ps(a, b0, c40);
+        c41 = _mm256_fmadd_ps(a, b1, c41);
+        a = _mm256_broadcast_ss(r + 5 * d + j);
+        c50 = _mm256_fmadd_ps(a, b0, c50);
+        c51 = _mm256_fmadd_ps(a, b1, c51);
+      }
+      count = EmitTile(c00, c01, t0, t1, i, qbase, out_scores, out_rows, out_queries, count);
+      count = EmitTile(c10, c11, t0, t1, i + 1, qbase, out_scores, out_rows, out_queries, count);
+      count = EmitTile(c20, c21, t0, t1, i + 2, qbase, out_scores, out_rows, out_queries, count);
+      count = EmitTile(c30, c31, t0, t1, i + 3, qbase, out_scores, out_rows, out_queries, count);
+      count = EmitTile(c40, c41, t0, t1, i + 4, qbase, out_scores, out_rows, out_queries, count);
+      count = EmitTile(c50, c51, t0, t1, i + 5, qbase, out_scores, out_rows, out_queries, count);
+    }
+    for (; i < n; ++i) {
+      const float* r = items + i * d;
+      __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps();
+      for (size_t j = 0; j < d; ++j) {
+        const __m256 a = _mm256_broadcast_ss(r + j);
+        c0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(panel + j * kPanelWidth), c0);
+        c1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(panel + j * kPanelWidth + 8), c1);
+      }
+      count = EmitTile(c0, c1, t0, t1, i, qbase, out_scores, out_rows, out_queries, count);
+    }
+  }
+  return count;
+}
+
+}  // namespace
+
+const KernelTable kAvx2Kernels = {"avx2", DotAvx2, DotFilterAvx2, Int8DotFilterAvx2,
+                                  GemmFilterAvx2};
+
+}  // namespace kernels
+}  // namespace recd
