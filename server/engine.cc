@@ -1,0 +1,480 @@
+#include "server/engine.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/status_macros.h"
+#include "server/logging.h"
+#include "server/validation.h"
+
+namespace recd::server {
+namespace {
+
+constexpr absl::string_view kPopularity = "popularity";
+
+recd::v1::TrainOutcome ToProto(TrainResult::Outcome outcome) {
+  switch (outcome) {
+    case TrainResult::Outcome::kQueued: return recd::v1::TRAIN_QUEUED;
+    case TrainResult::Outcome::kPublished: return recd::v1::TRAIN_PUBLISHED;
+    case TrainResult::Outcome::kRejected: return recd::v1::TRAIN_REJECTED;
+    case TrainResult::Outcome::kFailed: return recd::v1::TRAIN_FAILED;
+  }
+  return recd::v1::TRAIN_OUTCOME_UNSPECIFIED;
+}
+
+// Page tokens are "<offset>:<version>:<model>": opaque to clients, checked on use so a page is
+// never drawn from a different model version than the pages before it.
+std::string MakePageToken(size_t offset, const ModelMetadata& meta) {
+  return absl::StrCat(offset, ":", meta.version, ":", meta.name);
+}
+
+absl::StatusOr<size_t> ParsePageOffset(absl::string_view token, const ModelMetadata& meta,
+                                       size_t max_depth) {
+  if (token.empty()) return 0;
+  std::vector<absl::string_view> parts = absl::StrSplit(token, absl::MaxSplits(':', 2));
+  size_t offset = 0;
+  uint64_t version = 0;
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &offset) ||
+      !absl::SimpleAtoi(parts[1], &version)) {
+    return absl::InvalidArgumentError("page_token: not a token this server issued");
+  }
+  if (parts[2] != meta.name || version != meta.version) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "page_token: issued for ", parts[2], " v", version, " but ", meta.name, " v", meta.version,
+        " answers now; restart paging without a token"));
+  }
+  if (offset > max_depth) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_token: offset ", offset, " is beyond the paging limit ", max_depth));
+  }
+  return offset;
+}
+
+// The vector that represents `user` for `model`: the trained row when it is up to date, else a
+// fold-in of the history (which also covers users newer than the model and interactions logged
+// since it was trained). Empty when neither exists.
+EmbeddingVector UserVector(const Model& model, std::optional<UserIndex> user,
+                           const std::vector<HistoryEntry>& history) {
+  const bool has_row = user.has_value() && model.HasUserEmbedding(*user);
+  const uint64_t trained_through = model.meta().trained_through_sequence;
+  const bool newer = std::any_of(history.begin(), history.end(),
+                                 [&](const HistoryEntry& h) { return h.sequence > trained_through; });
+  if (has_row && !newer) return model.UserEmbedding(*user);
+  EmbeddingVector folded = model.FoldInUser(history);
+  if (folded.size() == 0 && has_row) return model.UserEmbedding(*user);
+  return folded;
+}
+
+}  // namespace
+
+Engine::Engine(const ServerOptions& options, storage::Store* store, ModelRegistry* registry,
+               Trainer* trainer, Clock* clock)
+    : options_(options),
+      store_(store),
+      registry_(registry),
+      trainer_(trainer),
+      clock_(clock),
+      catalog_(std::make_shared<Catalog>()) {}
+
+std::shared_ptr<const Catalog> Engine::PinCatalog() const {
+  absl::MutexLock lock(&catalog_mu_);
+  return catalog_;
+}
+
+void Engine::SetCatalog(std::shared_ptr<const Catalog> catalog) {
+  absl::MutexLock lock(&catalog_mu_);
+  catalog_ = std::move(catalog);
+}
+
+absl::StatusOr<std::vector<std::string>> Engine::LoadFromStore() {
+  {
+    absl::MutexLock write_lock(&catalog_write_mu_);
+    ASSIGN_OR_RETURN(std::vector<storage::ItemRecord> items, store_->ListItems());
+    SetCatalog(Catalog().With(items));
+  }
+  std::vector<std::string> untrained;
+  for (const ModelConfig& config : registry_->configs()) {
+    ASSIGN_OR_RETURN(std::optional<uint64_t> live, store_->GetLiveVersion(config.name));
+    if (!live.has_value()) {
+      untrained.push_back(config.name);
+      continue;
+    }
+    absl::StatusOr<ModelData> data = store_->LoadModel(config.name, *live);
+    absl::StatusOr<std::shared_ptr<const ServingModel>> serving =
+        data.ok() ? ServingModel::Create(std::make_shared<const ModelData>(std::move(*data)),
+                                         options_.scorer)
+                  : absl::StatusOr<std::shared_ptr<const ServingModel>>(data.status());
+    if (!serving.ok()) {
+      RECD_LOG(kError, "engine", "cannot serve ", config.name, " v", *live, ": ",
+               serving.status().message(), "; it will be retrained");
+      untrained.push_back(config.name);
+      continue;
+    }
+    registry_->Publish(*serving);
+    RECD_LOG(kInfo, "engine", "loaded ", config.name, " v", *live, " (", (*serving)->meta().num_items,
+             " items, dim ", (*serving)->model->dim(), ")");
+  }
+  return untrained;
+}
+
+absl::Status Engine::Recommend(const recd::v1::RecommendRequest& request,
+                               recd::v1::RecommendResponse* response) const {
+  RETURN_IF_ERROR(ValidateRecommendRequest(request, "", options_.limits));
+  ASSIGN_OR_RETURN(const ModelConfig* config, registry_->Config(request.model()));
+  return RecommendValidated(request, *config, response);
+}
+
+absl::Status Engine::RecommendBatch(const recd::v1::RecommendBatchRequest& request,
+                                    recd::v1::RecommendBatchResponse* response) const {
+  RETURN_IF_ERROR(ValidateRecommendBatchRequest(request, options_.limits));
+  std::vector<const ModelConfig*> configs;
+  for (int i = 0; i < request.requests_size(); ++i) {
+    absl::StatusOr<const ModelConfig*> config = registry_->Config(request.requests(i).model());
+    if (!config.ok()) {
+      return absl::Status(config.status().code(),
+                          absl::StrCat("requests[", i, "].", config.status().message()));
+    }
+    configs.push_back(*config);
+  }
+  for (int i = 0; i < request.requests_size(); ++i) {
+    absl::Status s = RecommendValidated(request.requests(i), *configs[i], response->add_responses());
+    if (!s.ok()) return absl::Status(s.code(), absl::StrCat("requests[", i, "]: ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::RecommendValidated(const recd::v1::RecommendRequest& request,
+                                        const ModelConfig& config,
+                                        recd::v1::RecommendResponse* response) const {
+  std::shared_ptr<const ServingModel> serving = registry_->Live(config.name);
+  const std::optional<UserIndex> user = store_->FindUser(request.user_id());
+  std::vector<HistoryEntry> history;
+  if (user.has_value()) {
+    ASSIGN_OR_RETURN(history, store_->GetUserHistory(*user, options_.max_history));
+  }
+
+  EmbeddingVector query;
+  std::string fallback_reason;
+  if (serving == nullptr) {
+    fallback_reason = absl::StrCat("model '", config.name, "' has no trained version yet");
+  } else if (!user.has_value()) {
+    fallback_reason = "unknown user";
+  } else {
+    query = UserVector(*serving->model, user, history);
+    if (query.size() == 0) fallback_reason = "the user has no history this model can use";
+  }
+  if (!fallback_reason.empty()) {
+    serving = registry_->Live(kPopularity);
+    if (serving == nullptr) {
+      return absl::FailedPreconditionError(
+          "no model is trained yet: log interactions, then call TrainNow");
+    }
+    query = EmbeddingVector::Ones(serving->model->dim());
+    response->set_source(recd::v1::SOURCE_POPULARITY_FALLBACK);
+    response->set_fallback_reason(fallback_reason);
+  } else {
+    response->set_source(recd::v1::SOURCE_MODEL);
+  }
+  const ModelMetadata& meta = serving->meta();
+  response->set_model(meta.name);
+  response->set_model_version(meta.version);
+
+  const size_t max_depth = static_cast<size_t>(options_.limits.max_k) * 10;
+  ASSIGN_OR_RETURN(const size_t offset, ParsePageOffset(request.page_token(), meta, max_depth));
+
+  // Exclusion: unservable and filtered-out items, then the user's history, then explicit ids.
+  const size_t num_items = static_cast<size_t>(serving->model->item_factors().rows());
+  std::shared_ptr<const Catalog> catalog = PinCatalog();
+  ItemBitset exclude = catalog->Exclusion(
+      request.filter(), num_items, [this](absl::string_view id) { return store_->FindItem(id); });
+  const bool exclude_seen = !request.has_exclude_seen() || request.exclude_seen();
+  for (const HistoryEntry& h : history) {
+    // Dislikes are never recommended again; impressions are not consumption.
+    if (h.event == EventType::kDislike || (exclude_seen && h.event != EventType::kImpression)) {
+      exclude.Set(h.item);
+    }
+  }
+  for (const std::string& id : request.exclude_item_ids()) {
+    if (std::optional<ItemIndex> item = store_->FindItem(id)) exclude.Set(*item);
+  }
+
+  const int k = request.k();
+  const int wanted = static_cast<int>(std::min(offset + static_cast<size_t>(k), max_depth));
+  std::vector<ScoredIndex> top =
+      serving->scorer->TopK(absl::Span<const float>(query.data(), query.size()), wanted, &exclude);
+  for (size_t i = offset; i < top.size(); ++i) {
+    recd::v1::ScoredItem* out = response->add_items();
+    out->set_item_id(store_->ItemId(top[i].item));
+    out->set_score(top[i].score);
+  }
+  if (static_cast<int>(top.size()) == wanted && static_cast<size_t>(wanted) < max_depth) {
+    response->set_next_page_token(MakePageToken(wanted, meta));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::SimilarItems(const recd::v1::SimilarItemsRequest& request,
+                                  recd::v1::SimilarItemsResponse* response) const {
+  RETURN_IF_ERROR(ValidateSimilarItemsRequest(request, options_.limits));
+  ASSIGN_OR_RETURN(const ModelConfig* config, registry_->Config(request.model()));
+  const std::optional<ItemIndex> anchor = store_->FindItem(request.item_id());
+  if (!anchor.has_value()) {
+    return absl::NotFoundError(absl::StrCat("item_id: '", request.item_id(), "' is not a known item"));
+  }
+  std::shared_ptr<const ServingModel> serving = registry_->Live(config->name);
+  const ItemScorer* scorer = nullptr;
+  EmbeddingVector query;
+  if (serving != nullptr && *anchor < serving->normalized_items->rows() &&
+      serving->normalized_items->row(*anchor).squaredNorm() > 0.0f) {
+    query = serving->normalized_items->row(*anchor).transpose();
+    scorer = serving->cosine_scorer.get();
+    response->set_source(recd::v1::SOURCE_MODEL);
+  } else {
+    serving = registry_->Live(kPopularity);
+    if (serving == nullptr) {
+      return absl::FailedPreconditionError(
+          "no model is trained yet: log interactions, then call TrainNow");
+    }
+    query = EmbeddingVector::Ones(serving->model->dim());
+    scorer = serving->scorer.get();
+    response->set_source(recd::v1::SOURCE_POPULARITY_FALLBACK);
+  }
+  response->set_model(serving->meta().name);
+  response->set_model_version(serving->meta().version);
+
+  const size_t num_items = static_cast<size_t>(serving->model->item_factors().rows());
+  ItemBitset exclude = PinCatalog()->Exclusion(
+      request.filter(), num_items, [this](absl::string_view id) { return store_->FindItem(id); });
+  exclude.Set(*anchor);
+  for (const std::string& id : request.exclude_item_ids()) {
+    if (std::optional<ItemIndex> item = store_->FindItem(id)) exclude.Set(*item);
+  }
+  for (const ScoredIndex& s :
+       scorer->TopK(absl::Span<const float>(query.data(), query.size()), request.k(), &exclude)) {
+    recd::v1::ScoredItem* out = response->add_items();
+    out->set_item_id(store_->ItemId(s.item));
+    out->set_score(s.score);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::LogInteractions(const recd::v1::LogInteractionsRequest& request,
+                                     recd::v1::LogInteractionsResponse* response) {
+  const int64_t now_ms = clock_->NowMs();
+  RETURN_IF_ERROR(ValidateLogInteractionsRequest(request, now_ms, options_.limits));
+  std::vector<storage::InteractionInput> batch;
+  batch.reserve(request.interactions_size());
+  for (const recd::v1::Interaction& in : request.interactions()) {
+    storage::InteractionInput& out = batch.emplace_back();
+    out.user_id = in.user_id();
+    out.item_id = in.item_id();
+    out.event = in.event_type() == recd::v1::EVENT_UNSPECIFIED ? EventType::kView
+                                                               : static_cast<EventType>(in.event_type());
+    out.has_value = in.has_value();
+    out.value = in.value();
+    out.timestamp_ms = in.timestamp_ms() == 0 ? now_ms : in.timestamp_ms();
+  }
+  ASSIGN_OR_RETURN(storage::AppendResult result, store_->AppendInteractions(batch));
+  response->set_accepted(result.accepted);
+  response->set_new_users(result.new_users);
+  response->set_new_items(result.new_items);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<storage::UpsertResult> Engine::ApplyItems(std::vector<storage::ItemRecord> records) {
+  absl::MutexLock write_lock(&catalog_write_mu_);
+  ASSIGN_OR_RETURN(storage::UpsertResult result, store_->UpsertItems(records));
+  for (size_t i = 0; i < records.size(); ++i) records[i].index = result.indices[i];
+  SetCatalog(PinCatalog()->With(records));
+  return result;
+}
+
+absl::Status Engine::UpsertItems(const recd::v1::UpsertItemsRequest& request,
+                                 recd::v1::UpsertItemsResponse* response) {
+  RETURN_IF_ERROR(ValidateUpsertItemsRequest(request, options_.limits));
+  std::vector<storage::ItemRecord> records;
+  records.reserve(request.items_size());
+  const int64_t now_ms = clock_->NowMs();
+  for (const recd::v1::Item& item : request.items()) {
+    storage::ItemRecord& r = records.emplace_back();
+    r.id = item.item_id();
+    r.active = !item.has_active() || item.active();
+    r.categories.assign(item.categories().begin(), item.categories().end());
+    r.tags.assign(item.tags().begin(), item.tags().end());
+    r.title = item.title();
+    r.updated_at_ms = now_ms;
+  }
+  ASSIGN_OR_RETURN(storage::UpsertResult result, ApplyItems(std::move(records)));
+  response->set_upserted(result.upserted);
+  response->set_created(result.created);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::DeleteItem(const recd::v1::DeleteItemRequest& request) {
+  RETURN_IF_ERROR(ValidateId(request.item_id(), "item_id", options_.limits));
+  absl::MutexLock write_lock(&catalog_write_mu_);
+  const std::optional<ItemIndex> item = store_->FindItem(request.item_id());
+  absl::Status deleted = store_->DeleteItem(request.item_id());
+  if (absl::IsNotFound(deleted) || !item.has_value()) {
+    return absl::NotFoundError(absl::StrCat("item_id: '", request.item_id(), "' is not a known item"));
+  }
+  RETURN_IF_ERROR(deleted);
+  storage::ItemRecord record;
+  record.index = *item;
+  record.deleted = true;
+  SetCatalog(PinCatalog()->With({record}));
+  return absl::OkStatus();
+}
+
+absl::Status Engine::DeleteUser(const recd::v1::DeleteUserRequest& request,
+                                recd::v1::DeleteUserResponse* response) {
+  RETURN_IF_ERROR(ValidateId(request.user_id(), "user_id", options_.limits));
+  absl::StatusOr<storage::DeleteUserResult> result = store_->DeleteUser(request.user_id());
+  if (absl::IsNotFound(result.status())) {
+    return absl::NotFoundError(absl::StrCat("user_id: '", request.user_id(), "' is not a known user"));
+  }
+  RETURN_IF_ERROR(result.status());
+  response->set_erased_interactions(result->erased_interactions);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::GetModelInfo(const recd::v1::GetModelInfoRequest& request,
+                                  recd::v1::GetModelInfoResponse* response) const {
+  std::vector<const ModelConfig*> configs;
+  if (!request.model().empty()) {
+    ASSIGN_OR_RETURN(const ModelConfig* config, registry_->Config(request.model()));
+    configs.push_back(config);
+  } else {
+    for (const ModelConfig& c : registry_->configs()) configs.push_back(&c);
+  }
+  const storage::StoreStats stats = store_->GetStats();
+  for (const ModelConfig* config : configs) {
+    recd::v1::ModelInfo* info = response->add_models();
+    info->set_name(config->name);
+    info->set_algorithm(config->algorithm);
+    info->set_is_default(config->name == registry_->default_model());
+    std::shared_ptr<const ServingModel> live = registry_->Live(config->name);
+    if (live != nullptr) info->set_live_version(live->meta().version);
+    ASSIGN_OR_RETURN(std::vector<ModelMetadata> versions, store_->ListModelVersions(config->name));
+    for (const ModelMetadata& meta : versions) {
+      recd::v1::ModelVersionInfo* v = info->add_versions();
+      v->set_version(meta.version);
+      v->set_state(meta.rejected ? recd::v1::VERSION_REJECTED
+                   : (live != nullptr && live->meta().version == meta.version) ? recd::v1::VERSION_LIVE
+                                                                               : recd::v1::VERSION_RETIRED);
+      v->set_trained_at_ms(meta.trained_at_ms);
+      v->set_train_seconds(meta.train_seconds);
+      v->set_num_interactions(meta.num_interactions);
+      v->set_num_users(meta.num_users);
+      v->set_num_items(meta.num_items);
+      v->set_dim(live != nullptr && live->meta().version == meta.version ? live->model->dim() : 0);
+      for (const auto& [key, value] : meta.metrics) (*v->mutable_metrics())[key] = value;
+      for (const auto& [key, value] : meta.params) (*v->mutable_params())[key] = value;
+      v->set_reject_reason(meta.reject_reason);
+    }
+  }
+  response->set_scorer_isa(ScorerIsaName());
+  response->set_num_users(stats.num_users);
+  response->set_num_items(stats.num_items);
+  response->set_num_interactions(stats.num_interactions);
+  if (std::shared_ptr<const ServingModel> def = registry_->Live(registry_->default_model())) {
+    const uint64_t through = def->meta().trained_through_sequence;
+    response->set_interactions_since_train(stats.last_sequence > through ? stats.last_sequence - through : 0);
+  } else {
+    response->set_interactions_since_train(stats.num_interactions);
+  }
+  response->set_server_version(RECD_VERSION);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::TrainNow(const recd::v1::TrainNowRequest& request,
+                              std::chrono::system_clock::time_point deadline,
+                              recd::v1::TrainNowResponse* response) {
+  std::vector<std::string> models;
+  for (int i = 0; i < request.models_size(); ++i) {
+    absl::StatusOr<const ModelConfig*> config = registry_->Config(request.models(i));
+    if (!config.ok() || request.models(i).empty()) {
+      return absl::NotFoundError(absl::StrCat("models[", i, "]: ",
+                                              config.ok() ? "empty model name" : config.status().message()));
+    }
+    models.push_back(request.models(i));
+  }
+  std::shared_future<std::vector<TrainResult>> done = trainer_->Enqueue(models);
+  if (!request.wait()) {
+    if (models.empty()) {
+      for (const ModelConfig& c : registry_->configs()) models.push_back(c.name);
+    }
+    for (const std::string& m : models) {
+      recd::v1::TrainResult* r = response->add_results();
+      r->set_model(m);
+      r->set_outcome(recd::v1::TRAIN_QUEUED);
+    }
+    return absl::OkStatus();
+  }
+  if (done.wait_until(deadline) != std::future_status::ready) {
+    return absl::DeadlineExceededError(
+        "training did not finish before the call's deadline; it continues in the background "
+        "(see GetModelInfo)");
+  }
+  for (const TrainResult& result : done.get()) {
+    recd::v1::TrainResult* r = response->add_results();
+    r->set_model(result.model);
+    r->set_outcome(ToProto(result.outcome));
+    r->set_version(result.version);
+    r->set_train_seconds(result.train_seconds);
+    r->set_message(result.message);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::RollbackModel(const recd::v1::RollbackModelRequest& request,
+                                   recd::v1::RollbackModelResponse* response) {
+  if (request.model().empty()) return absl::InvalidArgumentError("model: required");
+  ASSIGN_OR_RETURN(const ModelConfig* config, registry_->Config(request.model()));
+  std::shared_ptr<const ServingModel> live = registry_->Live(config->name);
+  uint64_t target = request.version();
+  if (target == 0) {
+    // The newest accepted version older than the live one.
+    ASSIGN_OR_RETURN(std::vector<ModelMetadata> versions, store_->ListModelVersions(config->name));
+    const uint64_t live_version = live ? live->meta().version : UINT64_MAX;
+    for (const ModelMetadata& meta : versions) {
+      if (meta.version < live_version && !meta.rejected) {
+        target = meta.version;
+        break;
+      }
+    }
+    if (target == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("model '", config->name, "' has no earlier accepted version to roll back to"));
+    }
+  }
+  absl::StatusOr<ModelData> data = store_->LoadModel(config->name, target);
+  if (absl::IsNotFound(data.status())) {
+    return absl::NotFoundError(
+        absl::StrCat("version: ", config->name, " v", target, " is not stored (see GetModelInfo)"));
+  }
+  RETURN_IF_ERROR(data.status());
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> serving,
+                   ServingModel::Create(std::make_shared<const ModelData>(std::move(*data)),
+                                        options_.scorer));
+  RETURN_IF_ERROR(store_->SetLiveVersion(config->name, target));
+  registry_->Publish(serving);
+  RECD_LOG(kInfo, "engine", "rolled ", config->name, " back to v", target);
+  response->set_live_version(target);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::CreateCheckpoint(const recd::v1::CreateCheckpointRequest& request,
+                                      recd::v1::CreateCheckpointResponse* response) {
+  if (request.path().empty() || request.path()[0] != '/') {
+    return absl::InvalidArgumentError("path: an absolute folder path is required");
+  }
+  RETURN_IF_ERROR(store_->CreateCheckpoint(request.path()));
+  response->set_path(request.path());
+  return absl::OkStatus();
+}
+
+}  // namespace recd::server

@@ -1,0 +1,149 @@
+// recd: the recommendation server. Run `recd --help` for the flags; each flag can also be set
+// through the environment as RECD_<FLAG_NAME_IN_CAPITALS> (a command-line flag wins).
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "server/logging.h"
+#include "server/options.h"
+#include "server/server.h"
+
+namespace {
+const recd::server::ServerOptions kDefaults;
+const recd::server::Limits kLimits;
+}  // namespace
+
+ABSL_FLAG(std::string, listen, kDefaults.listen, "Address to serve gRPC on (host:port; port 0 = any free port).");
+ABSL_FLAG(std::string, data_dir, kDefaults.data_dir, "Folder of the embedded RocksDB store (created when missing).");
+ABSL_FLAG(std::string, port_file, "", "If set, the bound port is written to this file once serving.");
+ABSL_FLAG(std::string, demo_data, kDefaults.demo_data,
+          "'auto': load the built-in synthetic demo data set when the store is empty; 'off': never.");
+ABSL_FLAG(std::string, models, "popularity,pure_svd",
+          "Models to train and serve: comma-separated name[:algorithm] (algorithm defaults to the name). "
+          "'popularity' is always added: it is the fallback.");
+ABSL_FLAG(std::string, model_params, "",
+          "Hyperparameters: comma-separated model.key=value, e.g. pure_svd.rank=128.");
+ABSL_FLAG(std::string, default_model, kDefaults.default_model, "Model answering requests that name none.");
+ABSL_FLAG(int, train_threads, kDefaults.train_threads, "Training threads (0 = all cores).");
+ABSL_FLAG(int, scorer_threads, kDefaults.scorer.num_threads, "Threads scanning the catalogue for one request.");
+ABSL_FLAG(int, max_history, static_cast<int>(kDefaults.max_history),
+          "Newest history entries used per request (user vector, seen-item exclusion).");
+ABSL_FLAG(int, keep_versions, kDefaults.keep_versions, "Stored versions kept per model (for rollback).");
+ABSL_FLAG(double, drain_seconds, kDefaults.drain_seconds, "On SIGTERM, seconds in-flight calls get to finish.");
+ABSL_FLAG(bool, sync_writes, kDefaults.sync_writes,
+          "fsync every write before acknowledging it. Turn off for benchmarks only.");
+ABSL_FLAG(uint64_t, seed, kDefaults.seed, "Training seed.");
+ABSL_FLAG(std::string, event_weights, "",
+          "Implicit-feedback weights, e.g. view=1,click=2,add_to_cart=4,purchase=8,like=4,rating_scale=1.");
+ABSL_FLAG(int, max_k, kLimits.max_k, "Largest k a request may ask for.");
+ABSL_FLAG(int, max_batch_interactions, static_cast<int>(kLimits.max_batch_interactions),
+          "Most interactions in one LogInteractions call.");
+ABSL_FLAG(int, max_batch_users, static_cast<int>(kLimits.max_batch_users),
+          "Most users in one RecommendBatch call.");
+ABSL_FLAG(std::string, log_level, "info", "Minimum log level: debug, info, warning, error.");
+
+namespace {
+
+// Every flag not given on the command line takes RECD_<NAME> from the environment when set.
+bool ApplyEnvironment(int argc, char** argv) {
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    const std::string env = absl::StrCat("RECD_", absl::AsciiStrToUpper(name));
+    const char* value = std::getenv(env.c_str());
+    if (value == nullptr) continue;
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      std::fprintf(stderr, "recd: error: %s=%s: %s\n", env.c_str(), value, error.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "recd: online recommendation server.\n"
+      "  recd --data_dir=./recd-data --listen=127.0.0.1:50051 [--demo_data=auto]\n"
+      "Flags may also be set as RECD_<FLAG> environment variables.");
+  if (!ApplyEnvironment(argc, argv)) return 2;
+  absl::ParseCommandLine(argc, argv);
+
+  recd::server::LogLevel level;
+  if (!recd::server::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    std::fprintf(stderr, "recd: error: --log_level: '%s' is not one of debug, info, warning, error\n",
+                 absl::GetFlag(FLAGS_log_level).c_str());
+    return 2;
+  }
+  recd::server::SetMinLogLevel(level);
+
+  recd::server::ServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.port_file = absl::GetFlag(FLAGS_port_file);
+  options.demo_data = absl::GetFlag(FLAGS_demo_data);
+  options.default_model = absl::GetFlag(FLAGS_default_model);
+  options.train_threads = absl::GetFlag(FLAGS_train_threads);
+  options.scorer.num_threads = std::max(1, absl::GetFlag(FLAGS_scorer_threads));
+  options.max_history = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_history)));
+  options.keep_versions = std::max(1, absl::GetFlag(FLAGS_keep_versions));
+  options.drain_seconds = absl::GetFlag(FLAGS_drain_seconds);
+  options.sync_writes = absl::GetFlag(FLAGS_sync_writes);
+  options.seed = absl::GetFlag(FLAGS_seed);
+  options.limits.max_k = absl::GetFlag(FLAGS_max_k);
+  options.limits.max_batch_interactions = static_cast<size_t>(absl::GetFlag(FLAGS_max_batch_interactions));
+  options.limits.max_batch_users = static_cast<size_t>(absl::GetFlag(FLAGS_max_batch_users));
+  if (options.demo_data != "auto" && options.demo_data != "off") {
+    std::fprintf(stderr, "recd: error: --demo_data: '%s' is not 'auto' or 'off'\n", options.demo_data.c_str());
+    return 2;
+  }
+  if (options.limits.max_k < 1 || options.limits.max_batch_interactions < 1 || options.limits.max_batch_users < 1) {
+    std::fprintf(stderr, "recd: error: --max_k, --max_batch_interactions and --max_batch_users must be >= 1\n");
+    return 2;
+  }
+  auto models = recd::server::ParseModelConfigs(absl::GetFlag(FLAGS_models), absl::GetFlag(FLAGS_model_params));
+  if (!models.ok()) {
+    std::fprintf(stderr, "recd: error: %s\n", std::string(models.status().message()).c_str());
+    return 2;
+  }
+  options.models = std::move(*models);
+  auto weights = recd::server::ParseEventWeights(absl::GetFlag(FLAGS_event_weights), options.event_weights);
+  if (!weights.ok()) {
+    std::fprintf(stderr, "recd: error: %s\n", std::string(weights.status().message()).c_str());
+    return 2;
+  }
+  options.event_weights = *weights;
+
+  // Block the stop signals in every thread (gRPC, RocksDB and trainer threads inherit the mask);
+  // the main thread receives them synchronously with sigwait below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto server = recd::server::RecdServer::Start(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "recd: error: %s\n", std::string(server.status().message()).c_str());
+    return 1;
+  }
+  std::printf("recd listening on %s (port %d)\n", options.listen.c_str(), (*server)->port());
+  if (const std::string example = (*server)->ExampleCommand(); !example.empty()) {
+    std::printf("Try: %s\n", example.c_str());
+  }
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  RECD_LOG(kInfo, "server", "received ", signal_number == SIGTERM ? "SIGTERM" : "SIGINT", ", shutting down");
+  (*server)->Shutdown();
+  return 0;
+}

@@ -1,0 +1,59 @@
+#include "server/model_registry.h"
+
+#include <cmath>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/status_macros.h"
+
+namespace recd::server {
+
+absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Create(
+    std::shared_ptr<const ModelData> data, const ScorerOptions& scorer_options) {
+  auto serving = std::make_shared<ServingModel>();
+  ASSIGN_OR_RETURN(serving->model, CreateModel(data));
+  auto items = std::shared_ptr<const EmbeddingMatrix>(data, &data->item_factors);
+  ASSIGN_OR_RETURN(serving->scorer, CreateItemScorer(items, scorer_options));
+
+  auto normalized = std::make_shared<EmbeddingMatrix>(data->item_factors);
+  for (Eigen::Index r = 0; r < normalized->rows(); ++r) {
+    const float norm = normalized->row(r).norm();
+    if (norm > 0.0f) normalized->row(r) /= norm;
+  }
+  serving->normalized_items = normalized;
+  ASSIGN_OR_RETURN(serving->cosine_scorer, CreateItemScorer(normalized, scorer_options));
+  return std::shared_ptr<const ServingModel>(std::move(serving));
+}
+
+ModelRegistry::ModelRegistry(std::vector<ModelConfig> configs, std::string default_model)
+    : configs_(std::move(configs)), default_model_(std::move(default_model)) {}
+
+absl::StatusOr<const ModelConfig*> ModelRegistry::Config(absl::string_view name) const {
+  if (name.empty()) name = default_model_;
+  for (const ModelConfig& c : configs_) {
+    if (c.name == name) return &c;
+  }
+  std::vector<std::string> names;
+  for (const ModelConfig& c : configs_) names.push_back(c.name);
+  return absl::NotFoundError(absl::StrCat("model: '", name, "' is not a model of this server; known: ",
+                                          absl::StrJoin(names, ", ")));
+}
+
+std::shared_ptr<const ServingModel> ModelRegistry::Live(absl::string_view name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = live_.find(name);
+  return it == live_.end() ? nullptr : it->second;
+}
+
+void ModelRegistry::Publish(std::shared_ptr<const ServingModel> model) {
+  const std::string name = model->meta().name;
+  std::shared_ptr<const ServingModel> old;
+  {
+    absl::MutexLock lock(&mu_);
+    old = std::exchange(live_[name], std::move(model));
+  }
+  // `old` is released here, outside the lock; in-flight requests may still hold it.
+}
+
+}  // namespace recd::server

@@ -1,0 +1,64 @@
+// The live model of every configured model name, as immutable ServingModel snapshots.
+//
+// Readers pin a snapshot (one shared_ptr copy under a short mutex) and score without any lock;
+// the trainer publishes a new snapshot with one pointer swap. A request that started on a
+// version finishes on it even if a newer one is published meanwhile (TF Serving's
+// ServableHandle idea).
+#ifndef RECD_SERVER_MODEL_REGISTRY_H_
+#define RECD_SERVER_MODEL_REGISTRY_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "core/model.h"
+#include "core/scorer.h"
+
+namespace recd::server {
+
+// One model version ready to serve. Immutable.
+struct ServingModel {
+  std::shared_ptr<const Model> model;
+  // Top-K by dot product over the item factors (Recommend).
+  std::unique_ptr<ItemScorer> scorer;
+  // Top-K by cosine: the same search over L2-normalised item factors (SimilarItems).
+  std::shared_ptr<const EmbeddingMatrix> normalized_items;
+  std::unique_ptr<ItemScorer> cosine_scorer;
+
+  const ModelMetadata& meta() const { return model->meta(); }
+
+  // Validates `data` (shapes, finite values), builds the model and both scorers.
+  static absl::StatusOr<std::shared_ptr<const ServingModel>> Create(
+      std::shared_ptr<const ModelData> data, const ScorerOptions& scorer_options);
+};
+
+class ModelRegistry {
+ public:
+  ModelRegistry(std::vector<ModelConfig> configs, std::string default_model);
+
+  // The configured model `name` ("" = the default model). NotFound naming the known models when
+  // `name` is not configured.
+  absl::StatusOr<const ModelConfig*> Config(absl::string_view name) const;
+  const std::vector<ModelConfig>& configs() const { return configs_; }
+  const std::string& default_model() const { return default_model_; }
+
+  // The live snapshot of a configured model, or null when it has not been trained yet.
+  std::shared_ptr<const ServingModel> Live(absl::string_view name) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Makes `model` the live version of its name.
+  void Publish(std::shared_ptr<const ServingModel> model) ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  const std::vector<ModelConfig> configs_;
+  const std::string default_model_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const ServingModel>> live_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace recd::server
+
+#endif  // RECD_SERVER_MODEL_REGISTRY_H_

@@ -1,0 +1,78 @@
+// Server configuration: every knob with its documented default. Filled from command-line flags,
+// which fall back to RECD_* environment variables (see server/flags.cc and `recd --help`).
+#ifndef RECD_SERVER_OPTIONS_H_
+#define RECD_SERVER_OPTIONS_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/model.h"
+#include "core/scorer.h"
+#include "core/types.h"
+
+namespace recd::server {
+
+// Request limits. A request above one is refused with INVALID_ARGUMENT naming field and limit.
+struct Limits {
+  int max_k = 1000;                      // Recommend/SimilarItems k
+  size_t max_id_bytes = 256;             // user and item ids
+  size_t max_batch_interactions = 10000; // LogInteractions entries
+  size_t max_batch_users = 256;          // RecommendBatch entries
+  size_t max_upsert_items = 10000;       // UpsertItems entries
+  size_t max_exclude_ids = 10000;        // exclude_item_ids / include_item_ids entries
+  size_t max_filter_terms = 64;          // categories/tags in a filter or on an item
+  size_t max_term_bytes = 128;           // one category or tag
+  size_t max_title_bytes = 1024;
+  // Accepted interaction timestamps: [min_timestamp_ms, now + max_future_ms].
+  int64_t min_timestamp_ms = 631152000000;  // 1990-01-01T00:00:00Z (MovieLens starts in 1995)
+  int64_t max_future_ms = 24 * 3600 * 1000;
+  float max_abs_value = 1e6f;            // |rating| and weights
+};
+
+struct ServerOptions {
+  // Address to listen on, host:port. Port 0 picks a free port (reported on stdout and in
+  // port_file). Default 127.0.0.1:50051.
+  std::string listen = "127.0.0.1:50051";
+  // If non-empty, the bound port is written to this file once the server is SERVING.
+  std::string port_file;
+  // Folder of the embedded RocksDB store. Created when missing.
+  std::string data_dir = "./recd-data";
+  // "auto": load the built-in synthetic demo data set when the store is empty; "off": never.
+  std::string demo_data = "off";
+  // Models trained by the trainer and served. "popularity" is always present (the fallback).
+  std::vector<ModelConfig> models;
+  // Model answering requests that name none.
+  std::string default_model = "pure_svd";
+  // Threads for training (0 = hardware concurrency).
+  int train_threads = 0;
+  // How item scorers are built for each model version (kind, threads per query, ...).
+  ScorerOptions scorer;
+  // Newest history entries used to build a user vector and to exclude seen items.
+  size_t max_history = 2000;
+  // Versions kept per model (older retired/rejected versions are deleted after a publish).
+  int keep_versions = 5;
+  // Seconds in-flight calls get to finish on SIGTERM before being cancelled.
+  double drain_seconds = 10.0;
+  // fsync each write before acknowledging it. Off only for benchmarks.
+  bool sync_writes = true;
+  // Seed of training (deterministic models for a given log).
+  uint64_t seed = 42;
+  EventWeights event_weights;
+  Limits limits;
+};
+
+// Parses "name[:algorithm]" entries (algorithm defaults to name) and "name.key=value" params,
+// both comma-separated; ensures a "popularity" model exists. InvalidArgument on bad syntax,
+// unknown algorithms or duplicate names.
+absl::StatusOr<std::vector<ModelConfig>> ParseModelConfigs(absl::string_view models,
+                                                           absl::string_view params);
+
+// Parses "view=1,click=2,..." overriding `base`. InvalidArgument on unknown names/bad numbers.
+absl::StatusOr<EventWeights> ParseEventWeights(absl::string_view spec, EventWeights base);
+
+}  // namespace recd::server
+
+#endif  // RECD_SERVER_OPTIONS_H_

@@ -1,0 +1,163 @@
+#include "server/server.h"
+
+#include <fstream>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "server/demo.h"
+#include "server/engine.h"
+#include "server/logging.h"
+#include "server/model_registry.h"
+#include "server/service.h"
+#include "server/trainer.h"
+#include "storage/store.h"
+
+namespace recd::server {
+namespace {
+
+constexpr char kServiceName[] = "recd.v1.Recommender";
+
+class RecdServerImpl : public RecdServer {
+ public:
+  explicit RecdServerImpl(const ServerOptions& options) : options_(options) {}
+  ~RecdServerImpl() override { Shutdown(); }
+
+  absl::Status Init();
+  int port() const override { return port_; }
+  std::string ExampleCommand() const override;
+  void Shutdown() override;
+
+ private:
+  const ServerOptions options_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<ModelRegistry> registry_;
+  std::unique_ptr<Trainer> trainer_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<RecommenderService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+  absl::Mutex shutdown_mu_;
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+absl::Status RecdServerImpl::Init() {
+  storage::StoreOptions store_options;
+  store_options.path = options_.data_dir;
+  store_options.sync_writes = options_.sync_writes;
+  absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::Store::Open(store_options);
+  if (!store.ok()) {
+    return absl::Status(store.status().code(),
+                        absl::StrCat("cannot open the store (--data_dir=", options_.data_dir,
+                                     "): ", store.status().message()));
+  }
+  store_ = std::move(*store);
+
+  const int threads = options_.train_threads > 0
+                          ? options_.train_threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  registry_ = std::make_unique<ModelRegistry>(options_.models, options_.default_model);
+  RETURN_IF_ERROR(registry_->Config(options_.default_model).status());
+  TrainerOptions trainer_options;
+  trainer_options.num_threads = threads;
+  trainer_options.seed = options_.seed;
+  trainer_options.event_weights = options_.event_weights;
+  trainer_options.keep_versions = options_.keep_versions;
+  trainer_options.scorer = options_.scorer;
+  trainer_ = std::make_unique<Trainer>(store_.get(), registry_.get(), trainer_options);
+  engine_ = std::make_unique<Engine>(options_, store_.get(), registry_.get(), trainer_.get(),
+                                     Clock::Real());
+
+  ASSIGN_OR_RETURN(std::vector<std::string> untrained, engine_->LoadFromStore());
+  const storage::StoreStats stats = store_->GetStats();
+  if (options_.demo_data == "auto" && stats.last_sequence == 0 && stats.num_items == 0) {
+    RETURN_IF_ERROR(LoadDemoData(*engine_, Clock::Real()->NowMs()));
+    for (const TrainResult& r : trainer_->RunNow({})) {
+      if (r.outcome != TrainResult::Outcome::kPublished) {
+        return absl::InternalError(absl::StrCat("training ", r.model, " on the demo data: ", r.message));
+      }
+    }
+    untrained.clear();
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  service_ = std::make_unique<RecommenderService>(engine_.get());
+  grpc::ServerBuilder builder;
+  // gRPC enables SO_REUSEPORT by default, which would let a second server silently share the
+  // port; a port already in use must be a startup error instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
+  builder.RegisterService(service_.get());
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen,
+                                               " (--listen): the address is in use or not valid here"));
+  }
+  grpc::HealthCheckServiceInterface* health = grpc_server_->GetHealthCheckService();
+  health->SetServingStatus(kServiceName, true);
+  health->SetServingStatus(true);
+
+  trainer_->Start();
+  if (!untrained.empty() && stats.num_interactions > 0) {
+    RECD_LOG(kInfo, "server", untrained.size(), " model(s) without a live version: training in the background");
+    trainer_->Enqueue(untrained);
+  }
+  if (!options_.port_file.empty()) {
+    const std::string tmp = options_.port_file + ".tmp";
+    std::ofstream(tmp) << port_ << "\n";
+    std::rename(tmp.c_str(), options_.port_file.c_str());
+  }
+  RECD_LOG(kInfo, "server", "serving on port ", port_, " (data: ", options_.data_dir, ", ",
+           stats.num_users, " users, ", stats.num_items, " items, ", stats.num_interactions,
+           " interactions)");
+  return absl::OkStatus();
+}
+
+std::string RecdServerImpl::ExampleCommand() const {
+  // The first user that still exists: the demo's first user, or the first imported one.
+  for (UserIndex u = 0; u < 1000; ++u) {
+    const std::string id = store_->UserId(u);
+    if (!id.empty()) {
+      const size_t colon = options_.listen.rfind(':');
+      const std::string host = colon == std::string::npos ? "127.0.0.1" : options_.listen.substr(0, colon);
+      return absl::StrCat("recctl recommend --user=", id, " --server=", host, ":", port_);
+    }
+  }
+  return "";
+}
+
+void RecdServerImpl::Shutdown() {
+  absl::MutexLock lock(&shutdown_mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (grpc_server_ != nullptr) {
+    grpc::HealthCheckServiceInterface* health = grpc_server_->GetHealthCheckService();
+    health->SetServingStatus(kServiceName, false);
+    health->SetServingStatus(false);
+    RECD_LOG(kInfo, "server", "draining in-flight calls (up to ", options_.drain_seconds, " s)");
+    grpc_server_->Shutdown(std::chrono::system_clock::now() +
+                           std::chrono::milliseconds(static_cast<int64_t>(options_.drain_seconds * 1000)));
+    grpc_server_->Wait();
+  }
+  if (trainer_ != nullptr) trainer_->Stop();
+  engine_.reset();
+  trainer_.reset();
+  store_.reset();  // flushes and closes RocksDB
+  RECD_LOG(kInfo, "server", "stopped");
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RecdServer>> RecdServer::Start(const ServerOptions& options) {
+  auto server = std::make_unique<RecdServerImpl>(options);
+  RETURN_IF_ERROR(server->Init());
+  return std::unique_ptr<RecdServer>(std::move(server));
+}
+
+}  // namespace recd::server

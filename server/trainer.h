@@ -1,0 +1,101 @@
+// The background trainer: turns the interaction log into new model versions.
+//
+// A run reads one consistent snapshot of the log (never blocking ingestion or serving), trains
+// the requested models in turn, persists each as a new version, validates it by building its
+// serving snapshot, records it as live in the store and then publishes it to the registry. If the
+// process dies at any point, the store still names a complete live version.
+//
+// Thread-safety: all public methods may be called from any thread. Runs execute one at a time
+// (on the trainer thread, or on the caller's thread for RunNow).
+#ifndef RECD_SERVER_TRAINER_H_
+#define RECD_SERVER_TRAINER_H_
+
+#include <atomic>
+#include <deque>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "core/model.h"
+#include "core/scorer.h"
+#include "server/clock.h"
+#include "server/model_registry.h"
+#include "storage/store.h"
+
+namespace recd::server {
+
+struct TrainResult {
+  enum class Outcome { kQueued, kPublished, kRejected, kFailed };
+  std::string model;
+  Outcome outcome = Outcome::kFailed;
+  uint64_t version = 0;
+  double train_seconds = 0.0;
+  std::string message;
+};
+
+struct TrainerOptions {
+  int num_threads = 1;
+  uint64_t seed = 42;
+  EventWeights event_weights;
+  int keep_versions = 5;
+  ScorerOptions scorer;
+  Clock* clock = Clock::Real();
+};
+
+class Trainer {
+ public:
+  Trainer(storage::Store* store, ModelRegistry* registry, TrainerOptions options);
+  ~Trainer();
+
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Starts the background thread.
+  void Start();
+  // Cancels a run in progress at its next checkpoint, fails queued requests and joins the thread.
+  // Idempotent.
+  void Stop();
+
+  // Queues a run of `models` (empty = every configured model). The future completes when the run
+  // ends. Unknown names complete with kFailed results.
+  std::shared_future<std::vector<TrainResult>> Enqueue(std::vector<std::string> models)
+      ABSL_LOCKS_EXCLUDED(queue_mu_);
+
+  // Runs synchronously on the calling thread (used at startup, before serving).
+  std::vector<TrainResult> RunNow(const std::vector<std::string>& models) ABSL_LOCKS_EXCLUDED(run_mu_);
+
+  // True while a run is in progress.
+  bool busy() const { return busy_.load(); }
+
+ private:
+  struct Request {
+    std::vector<std::string> models;
+    std::promise<std::vector<TrainResult>> done;
+  };
+
+  void Loop();
+  std::vector<TrainResult> Run(const std::vector<std::string>& models)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_);
+  TrainResult TrainOne(const ModelConfig& config, const TrainingData& data)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_);
+  void PruneVersions(const std::string& name, uint64_t live_version);
+
+  storage::Store* const store_;
+  ModelRegistry* const registry_;
+  const TrainerOptions options_;
+
+  absl::Mutex run_mu_;  // one run at a time
+  absl::Mutex queue_mu_;
+  std::deque<Request> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  std::atomic<bool> cancel_{false};
+  std::atomic<bool> busy_{false};
+  std::thread thread_;
+};
+
+}  // namespace recd::server
+
+#endif  // RECD_SERVER_TRAINER_H_

@@ -1,0 +1,112 @@
+#include "testing/workload.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+
+namespace recd::testing {
+namespace {
+
+void SetDeadline(grpc::ClientContext* context, int seconds) {
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+}
+
+}  // namespace
+
+ClusteredData MakeClusteredData(int users_per_cluster, int items_per_cluster, int per_user) {
+  ClusteredData data;
+  for (const char* cluster : {"a", "b"}) {
+    for (int i = 0; i < items_per_cluster; ++i) {
+      recd::v1::Item& item = data.items.emplace_back();
+      item.set_item_id(absl::StrCat(cluster, i));
+      item.add_categories(cluster[0] == 'a' ? "A" : "B");
+      if (i % 2 == 0) item.add_tags("even");
+    }
+    uint64_t state = 12345;
+    for (int u = 0; u < users_per_cluster; ++u) {
+      std::vector<bool> used(items_per_cluster, false);
+      for (int j = 0; j < per_user; ++j) {
+        int item;
+        do {
+          state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+          // Skewed toward low indices so the cluster has popular and unpopular items.
+          const double r = static_cast<double>(state >> 11) / static_cast<double>(1ULL << 53);
+          item = static_cast<int>(r * r * items_per_cluster);
+        } while (used[item]);
+        used[item] = true;
+        recd::v1::Interaction& in = data.interactions.emplace_back();
+        in.set_user_id(absl::StrCat("u", cluster, u));
+        in.set_item_id(absl::StrCat(cluster, item));
+        in.set_event_type(recd::v1::EVENT_CLICK);
+        in.set_timestamp_ms(1'700'000'000'000 + static_cast<int64_t>(data.interactions.size()) * 1000);
+      }
+    }
+  }
+  return data;
+}
+
+grpc::Status LogInteractions(recd::v1::Recommender::Stub& stub,
+                             const std::vector<recd::v1::Interaction>& interactions, size_t batch) {
+  for (size_t start = 0; start < interactions.size(); start += batch) {
+    recd::v1::LogInteractionsRequest request;
+    for (size_t i = start; i < std::min(interactions.size(), start + batch); ++i) {
+      *request.add_interactions() = interactions[i];
+    }
+    grpc::ClientContext context;
+    SetDeadline(&context, 60);
+    recd::v1::LogInteractionsResponse response;
+    grpc::Status s = stub.LogInteractions(&context, request, &response);
+    if (!s.ok()) return s;
+    if (static_cast<int>(response.accepted()) != request.interactions_size()) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "accepted count differs from batch size");
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status UpsertItems(recd::v1::Recommender::Stub& stub, const std::vector<recd::v1::Item>& items) {
+  recd::v1::UpsertItemsRequest request;
+  for (const recd::v1::Item& item : items) *request.add_items() = item;
+  grpc::ClientContext context;
+  SetDeadline(&context, 60);
+  recd::v1::UpsertItemsResponse response;
+  return stub.UpsertItems(&context, request, &response);
+}
+
+grpc::Status TrainAll(recd::v1::Recommender::Stub& stub, recd::v1::TrainNowResponse* response) {
+  recd::v1::TrainNowRequest request;
+  request.set_wait(true);
+  grpc::ClientContext context;
+  SetDeadline(&context, 300);
+  recd::v1::TrainNowResponse local;
+  if (response == nullptr) response = &local;
+  grpc::Status s = stub.TrainNow(&context, request, response);
+  if (!s.ok()) return s;
+  for (const recd::v1::TrainResult& r : response->results()) {
+    if (r.outcome() != recd::v1::TRAIN_PUBLISHED) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, absl::StrCat("training ", r.model(), ": ", r.message()));
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status Recommend(recd::v1::Recommender::Stub& stub, const recd::v1::RecommendRequest& request,
+                       recd::v1::RecommendResponse* response) {
+  grpc::ClientContext context;
+  SetDeadline(&context, 30);
+  return stub.Recommend(&context, request, response);
+}
+
+grpc::Status GetModelInfo(recd::v1::Recommender::Stub& stub, recd::v1::GetModelInfoResponse* response) {
+  grpc::ClientContext context;
+  SetDeadline(&context, 30);
+  return stub.GetModelInfo(&context, recd::v1::GetModelInfoRequest(), response);
+}
+
+std::vector<std::string> ItemIds(const recd::v1::RecommendResponse& response) {
+  std::vector<std::string> ids;
+  for (const auto& item : response.items()) ids.push_back(item.item_id());
+  return ids;
+}
+
+}  // namespace recd::testing
