@@ -4,6 +4,11 @@
 // Callers never see RocksDB: this header is the whole interface. All methods are thread-safe.
 // Write methods return only after the change is durable (WAL fsync'ed) when
 // StoreOptions::sync_writes is true (the default).
+//
+// Concurrency: appends run in parallel with each other (RocksDB group commit) and with every
+// reader; DeleteUser briefly excludes appends while it erases; item writers (UpsertItems,
+// DeleteItem) are serialised among themselves, and so are model writers (SaveModel, MarkRejected,
+// SetLiveVersion, DeleteModelVersion, DeleteUser's row zeroing). Reads never block writers.
 #ifndef RECD_STORAGE_STORE_H_
 #define RECD_STORAGE_STORE_H_
 
@@ -77,10 +82,10 @@ struct StoreStats {
   uint32_t user_capacity = 0;       // 1 + highest user index ever assigned
   uint32_t item_capacity = 0;       // 1 + highest item index ever assigned
   uint64_t num_interactions = 0;    // interactions currently in the log
-  uint64_t last_sequence = 0;       // highest log sequence ever assigned (0 = none)
+  uint64_t last_sequence = 0;       // highest log sequence ever assigned (0 = none); durable
   uint64_t disk_bytes = 0;          // live SST + WAL bytes
   uint64_t pending_compaction_bytes = 0;
-  uint64_t write_stall_micros = 0;  // cumulative time writes were stalled
+  uint64_t write_stall_micros = 0;  // cumulative time writes were stalled, since Open
   bool write_stopped = false;       // writes currently stopped by RocksDB
 };
 
@@ -95,6 +100,8 @@ class Store {
   virtual ~Store() = default;
 
   // ---- Id maps (kept in memory, loaded by Open) ----
+  // A mapping becomes visible here only once it is durable. Deleted items keep their mapping
+  // (their interactions stay); erased users lose theirs, and their index stays a hole forever.
   virtual std::optional<UserIndex> FindUser(absl::string_view user_id) const = 0;
   virtual std::optional<ItemIndex> FindItem(absl::string_view item_id) const = 0;
   // The external id of an index; empty when none (hole or out of range).
@@ -104,6 +111,10 @@ class Store {
   // ---- Interactions ----
   // Appends the batch atomically (all or nothing), creating unknown users and items (items
   // active, without attributes). Assigns consecutive log sequences in input order.
+  // InvalidArgument (naming the entry) for an empty id or an unknown event type. Two concurrent
+  // batches that introduce the same new id both resolve it to the same index; new_users /
+  // new_items count the ids this call created. A user id that reappears after DeleteUser is a
+  // new user with a new index.
   virtual absl::StatusOr<AppendResult> AppendInteractions(
       absl::Span<const InteractionInput> batch) = 0;
 
@@ -114,27 +125,40 @@ class Store {
 
   // The whole log (interactions of deleted users excluded) as of one consistent point in time,
   // in sequence order, with item features. Never blocks writers.
+  // The result is a gap-free prefix of the log: it holds every surviving interaction with
+  // sequence <= last_sequence and none above, even while appends commit out of order, so
+  // last_sequence can be recorded as ModelMetadata::trained_through_sequence. num_users and
+  // num_items are capacities (1 + highest index assigned), holes included.
   virtual absl::StatusOr<TrainingSnapshot> ReadTrainingSnapshot() const = 0;
 
   // ---- Users ----
   // Erases the user: every interaction (log and history), the id mapping, and the user's row in
   // every stored model version. NotFound for an unknown user.
+  // Interactions and mapping go first, in one atomic write that also records the erasure
+  // durably; the model rows are zeroed next. If the process dies in between, the next Open (or
+  // the next DeleteUser call) finishes the zeroing; a retry for the same id returns NotFound.
   virtual absl::StatusOr<DeleteUserResult> DeleteUser(absl::string_view user_id) = 0;
 
   // ---- Items ----
-  // Creates or replaces items (all or nothing). Replacing keeps the item's index.
+  // Creates or replaces items (all or nothing). Replacing keeps the item's index. The input's
+  // `index` and `deleted` are ignored: upserting a deleted item restores it. A later duplicate
+  // id in the same batch wins. InvalidArgument for an empty id.
   virtual absl::StatusOr<UpsertResult> UpsertItems(absl::Span<const ItemRecord> items) = 0;
   // Marks the item deleted (never served; its interactions stay). NotFound when unknown or
   // already deleted.
   virtual absl::Status DeleteItem(absl::string_view item_id) = 0;
-  // Every item that has a record, deleted ones included (with deleted = true), by index.
+  // Every item that has a record, deleted ones included (with deleted = true), by index. Items
+  // created by AppendInteractions are listed as active records without attributes.
   virtual absl::StatusOr<std::vector<ItemRecord>> ListItems() const = 0;
   virtual absl::StatusOr<std::optional<ItemRecord>> GetItem(absl::string_view item_id) const = 0;
 
   // ---- Models ----
   // Persists a new version of data.meta.name: assigns the next version number (1 for the
   // first), writes it so that a crash leaves either the whole version or none, and returns the
-  // number. Does not make it live.
+  // number. Does not make it live. Values are stored bit-exactly, non-finite ones included
+  // (validation is the loader's job), except that rows of users erased by DeleteUser are
+  // stored as zeros. InvalidArgument for a name that is empty, longer than 256 bytes or holds a
+  // NUL byte. Version numbers are never reused, even after DeleteModelVersion.
   virtual absl::StatusOr<uint64_t> SaveModel(const ModelData& data) = 0;
   // Loads a stored version. NotFound when absent.
   virtual absl::StatusOr<ModelData> LoadModel(absl::string_view name, uint64_t version) const = 0;
