@@ -15,7 +15,6 @@
 //   items_mu_     serialises item-record writers (UpsertItems, DeleteItem)
 //   models_mu_    serialises model writers (SaveModel, row zeroing, MarkRejected, ...)
 //   mu_           in-memory state only; never held across RocksDB I/O
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>

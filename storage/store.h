@@ -180,6 +180,8 @@ class Store {
   // ---- Operations ----
   // Writes a consistent copy of the whole store to `dir` (must not exist), openable by Open.
   virtual absl::Status CreateCheckpoint(const std::string& dir) = 0;
+  // In-memory counters plus RocksDB properties and one listing of the WAL files: cheap enough
+  // for a metrics scrape, not meant for every request.
   virtual StoreStats GetStats() const = 0;
 };
 
