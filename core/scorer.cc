@@ -116,6 +116,13 @@ namespace {
 // in L1/L2. Candidate buffers are sized for the worst case of one block.
 constexpr size_t kBatchBlockBytes = size_t{64} << 10;
 
+// Rows per batch block: a multiple of the GEMM kernels' row tiles (6 for AVX2, 12 for AVX-512)
+// so that only a partition's last block runs the slower one-row tail.
+size_t BatchBlockRows(size_t d) {
+  const size_t rows = kBatchBlockBytes / (std::max<size_t>(d, 1) * sizeof(float));
+  return std::clamp<size_t>(rows / 12 * 12, 12, 4092);
+}
+
 class ExactScorer final : public ItemScorer {
  public:
   ExactScorer(std::shared_ptr<const EmbeddingMatrix> items, const ScorerOptions& options,
@@ -231,15 +238,19 @@ void ExactScorer::BatchScanRange(const RowRange& range, const EmbeddingMatrix& q
   const size_t d = static_cast<size_t>(dim());
   const size_t num_panels = (nq + kernels::kPanelWidth - 1) / kernels::kPanelWidth;
   const size_t padded = num_panels * kernels::kPanelWidth;
-  const size_t block_rows = std::clamp<size_t>(kBatchBlockBytes / (std::max<size_t>(d, 1) * sizeof(float)), 16, 4096);
+  const size_t block_rows = BatchBlockRows(d);
   // Padding and invalid queries never pass +inf.
   std::vector<float> thresholds(padded, std::numeric_limits<float>::infinity());
   std::vector<float> cand_scores(block_rows * padded);
   std::vector<uint32_t> cand_rows(block_rows * padded);
   std::vector<uint32_t> cand_queries(block_rows * padded);
   const float* items = items_->data();
-  for (size_t first = range.begin; first < range.end; first += block_rows) {
-    const size_t rows = std::min(block_rows, range.end - first);
+  // As in ScanRange: start with about k rows and double, so thresholds become finite early.
+  const size_t capacity = heaps.empty() ? 0 : heaps[0].capacity();
+  size_t block = std::min(block_rows, (std::max<size_t>(capacity, 12) + 11) / 12 * 12);
+  for (size_t first = range.begin, rows = 0; first < range.end;
+       first += rows, block = std::min(block_rows, 2 * block)) {
+    rows = std::min(block, range.end - first);
     for (size_t q = 0; q < nq; ++q) {
       if (valid[q]) thresholds[q] = heaps[q].threshold();
     }
@@ -265,7 +276,7 @@ void ExactScorer::BatchScanRangeEigen(const RowRange& range, const EmbeddingMatr
                                       std::vector<TopKHeap>& heaps) const {
   const size_t nq = static_cast<size_t>(queries.rows());
   const size_t d = static_cast<size_t>(dim());
-  const size_t block_rows = std::clamp<size_t>(kBatchBlockBytes / (std::max<size_t>(d, 1) * sizeof(float)), 16, 4096);
+  const size_t block_rows = BatchBlockRows(d);
   EmbeddingMatrix scores(static_cast<Eigen::Index>(nq), static_cast<Eigen::Index>(block_rows));
   for (size_t first = range.begin; first < range.end; first += block_rows) {
     const size_t rows = std::min(block_rows, range.end - first);

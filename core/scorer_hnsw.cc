@@ -1,8 +1,8 @@
 // HNSW scorer over hnswlib (Debian libhnswlib-dev, header-only).
 //
 // hnswlib's headers define non-inline functions, so they are included in this translation unit
-// only. Its own SIMD distance code is chosen at compile time (baseline flags here: SSE), so the
-// graph uses our dispatched dot kernel through a custom space instead. Exceptions thrown by
+// only. Its own SIMD distance code is chosen at compile time (baseline flags here: SSE at best),
+// so the graph uses our dispatched dot kernel through a custom space instead. Exceptions thrown by
 // hnswlib are caught here and turned into Status (build) or an exact fallback (query).
 #include <algorithm>
 #include <atomic>
@@ -13,6 +13,13 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/scorer_internal.h"
+
+// hnswlib 0.6's SSE path prefetches one entry past the end of a neighbour list: a
+// heap-buffer-overflow read that ASan reports while building (nmslib/hnswlib#107, #578; the fix
+// PR #459 is unmerged). Its SIMD distances are unused here (the space below brings our own), so
+// compile it without manual vectorization: no out-of-bounds prefetch, and none of the non-inline
+// CPUID helpers it otherwise defines in its header.
+#define NO_MANUAL_VECTORIZATION
 #include "hnswlib/hnswlib.h"
 
 namespace recd {

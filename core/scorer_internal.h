@@ -2,6 +2,7 @@
 #ifndef RECD_CORE_SCORER_INTERNAL_H_
 #define RECD_CORE_SCORER_INTERNAL_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -52,8 +53,11 @@ void ScanRange(size_t begin, size_t end, const ItemBitset* exclude, TopKHeap& he
                ScoreBlockFn&& score_block) {
   float scores[kScanBlockRows];
   uint32_t rows[kScanBlockRows];
-  for (size_t first = begin; first < end; first += kScanBlockRows) {
-    const size_t n = std::min(kScanBlockRows, end - first);
+  // Start with about k rows and double: every row of the first block is a candidate (the heap
+  // is not full yet), so a small first block makes the threshold useful early.
+  size_t block = std::min(kScanBlockRows, (std::max<size_t>(heap.capacity(), 32) + 31) / 32 * 32);
+  for (size_t first = begin, n = 0; first < end; first += n, block = std::min(kScanBlockRows, 2 * block)) {
+    n = std::min(block, end - first);
     if (exclude != nullptr && AllExcluded(exclude, first, first + n)) continue;
     const size_t count = score_block(first, n, heap.threshold(), scores, rows);
     for (size_t c = 0; c < count; ++c) {

@@ -76,29 +76,15 @@ size_t DotFilterAvx512(const float* items, size_t n, size_t d, const float* quer
                        float threshold, float* out_scores, uint32_t* out_rows) {
   const size_t d16 = d & ~size_t{15};
   const size_t rem = d - d16;
-  const __mmask16 tail = TailMask16(rem);
-  const __m512 qtail = _mm512_maskz_loadu_ps(tail, query + d16);
   const __m256 vthr = _mm256_set1_ps(threshold);
   size_t count = 0;
   size_t i = 0;
+  // Rows of a group accumulated one after another: strictly sequential reads (see avx2.cc).
   for (; i + 8 <= n; i += 8) {
     const float* r = items + i * d;
-    __m512 acc[8];
-    for (int k = 0; k < 8; ++k) acc[k] = _mm512_setzero_ps();
-    for (size_t j = 0; j < d16; j += 16) {
-      const __m512 q = _mm512_loadu_ps(query + j);
-      for (int k = 0; k < 8; ++k) {
-        acc[k] = _mm512_fmadd_ps(_mm512_loadu_ps(r + static_cast<size_t>(k) * d + j), q, acc[k]);
-      }
-    }
-    if (rem != 0) {
-      for (int k = 0; k < 8; ++k) {
-        acc[k] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, r + static_cast<size_t>(k) * d + d16),
-                                 qtail, acc[k]);
-      }
-    }
-    const __m256 s = Reduce8(Fold(acc[0]), Fold(acc[1]), Fold(acc[2]), Fold(acc[3]),
-                             Fold(acc[4]), Fold(acc[5]), Fold(acc[6]), Fold(acc[7]));
+    __m256 acc[8];
+    for (size_t k = 0; k < 8; ++k) acc[k] = Fold(RowAcc(r + k * d, query, d16, rem));
+    const __m256 s = Reduce8(acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], acc[7]);
     const unsigned m = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(s, vthr, _CMP_NLE_UQ)));
     if (m != 0) count = Emit8(s, m, i, out_scores, out_rows, count);
   }
