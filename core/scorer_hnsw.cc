@@ -68,7 +68,10 @@ class HnswScorer final : public ItemScorer {
           static_cast<size_t>(options_.hnsw.seed));
       index_->setEf(static_cast<size_t>(options_.hnsw.ef_search));
       const float* data = items_->data();
-      // The first point alone (it becomes the entry point), then the rest in parallel.
+      // The first point alone (it becomes the entry point), then the rest in parallel, as
+      // hnswlib's own bindings do. TSan reports lock-order inversions inside addPoint (per-node
+      // locks; also seen by yugabyte-db#24814): a cycle would need a node reachable at a level
+      // its inserter has not linked yet, which hnswlib's top-down insertion rules out.
       index_->addPoint(data, 0);
       std::atomic<size_t> next{1};
       std::atomic<bool> failed{false};

@@ -1,6 +1,7 @@
 #include "core/scorer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <iostream>
 #include <limits>
@@ -8,6 +9,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -550,6 +552,52 @@ TEST(HnswScorerTest, ExclusionKLargerThanCatalogueAndFallback) {
   // Empty catalogue.
   auto empty = MakeScorer(std::make_shared<EmbeddingMatrix>(0, 16), HnswOptions());
   EXPECT_TRUE(empty->TopK(q, 10, nullptr).empty());
+}
+
+// --- Concurrency -------------------------------------------------------------------------
+
+TEST(ScorerConcurrencyTest, ConcurrentQueriesMatchSequentialOnes) {
+  // TopK / TopKBatch are const and may run from many threads at once (also with the scorer's
+  // own partition threads underneath: 40k x 64 floats is split in two).
+  const TrainedLike big = MakeTrainedLike(40000, 16, 64, 9);
+  const TrainedLike small = MakeTrainedLike(4000, 16, 32, 10);
+  struct Case {
+    std::unique_ptr<ItemScorer> scorer;
+    const EmbeddingMatrix* users;
+    ItemBitset exclude;
+    std::vector<std::vector<ScoredIndex>> want, want_batch;
+  };
+  std::vector<Case> cases;
+  for (Kind kind : {Kind::kExact, Kind::kQuantizedInt8, Kind::kHnsw}) {
+    const TrainedLike& t = kind == Kind::kHnsw ? small : big;
+    ScorerOptions o;
+    o.kind = kind;
+    o.num_threads = 2;
+    o.hnsw.exact_fallback_fraction = 1.0;
+    Case c{MakeScorer(t.items, o), t.users.get(), ItemBitset(t.items->rows()), {}, {}};
+    for (int i = 0; i < t.items->rows(); i += 97) c.exclude.Set(i);
+    for (int u = 0; u < c.users->rows(); ++u) {
+      c.want.push_back(c.scorer->TopK(Row(*c.users, u), 10, &c.exclude));
+    }
+    c.want_batch = c.scorer->TopKBatch(*c.users, 10, {});
+    cases.push_back(std::move(c));
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int th = 0; th < 4; ++th) {
+    threads.emplace_back([&, th] {
+      for (int round = 0; round < 2; ++round) {
+        for (const Case& c : cases) {
+          for (int u = th; u < c.users->rows(); u += 4) {
+            if (c.scorer->TopK(Row(*c.users, u), 10, &c.exclude) != c.want[u]) ++mismatches;
+          }
+          if (th == round && c.scorer->TopKBatch(*c.users, 10, {}) != c.want_batch) ++mismatches;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 // --- Creation ----------------------------------------------------------------------------
