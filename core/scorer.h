@@ -45,9 +45,11 @@ struct ScorerOptions {
   };
   Kind kind = Kind::kExact;
   // Threads used to scan one query (or one batch) over a large catalogue: the catalogue is split
-  // into contiguous partitions whose top-k lists are merged. Catalogues under about 1 MB per
-  // extra thread are scanned on the calling thread only. Also the number of build threads for
-  // kHnsw. Must be >= 1.
+  // into contiguous partitions whose top-k lists are merged; the answer is identical for any
+  // thread count. A partition must hold at least 4 MB of item data (roughly 200 us of scanning,
+  // to pay for starting a thread), so small catalogues are scanned on the calling thread only.
+  // Threads are started per call, not pooled. Also the number of build threads for kHnsw
+  // when hnsw.parallel_build is set. Must be in [1, 1024].
   int num_threads = 1;
 
   // Instruction-set level of the kernels. kAuto: the best this CPU supports (see
@@ -67,8 +69,12 @@ struct ScorerOptions {
     int m = 16;                 // graph degree (hnswlib M)
     int ef_construction = 200;  // build-time beam width
     int ef_search = 128;        // query-time beam width (raised to k when k is larger)
-    uint64_t seed = 100;        // level generator seed; the graph is reproducible for a fixed
-                                // seed when built with num_threads == 1
+    uint64_t seed = 100;        // level generator seed; a serial build is reproducible
+    // Build with num_threads threads. Off by default: hnswlib 0.6's addPoint draws every
+    // node's level from one shared RNG without a lock, a data race (ThreadSanitizer reports
+    // it; on x86-64 the effect is nondeterministic levels, not corruption). A serial build
+    // takes minutes per million items; opt in only where build time matters more.
+    bool parallel_build = false;
     // hnswlib 0.6 cannot filter during search, so a query asks the graph for k + (excluded
     // items) results. When that exceeds this fraction of the catalogue (default: 2000 of 1M),
     // the query runs the exact scan instead: a graph search that deep is slower than a scan.

@@ -68,15 +68,18 @@ class HnswScorer final : public ItemScorer {
           static_cast<size_t>(options_.hnsw.seed));
       index_->setEf(static_cast<size_t>(options_.hnsw.ef_search));
       const float* data = items_->data();
-      // The first point alone (it becomes the entry point), then the rest in parallel, as
-      // hnswlib's own bindings do. TSan reports lock-order inversions inside addPoint (per-node
-      // locks; also seen by yugabyte-db#24814): a cycle would need a node reachable at a level
-      // its inserter has not linked yet, which hnswlib's top-down insertion rules out.
+      // The first point alone (it becomes the entry point), then the rest; in parallel only on
+      // request (ScorerOptions::Hnsw::parallel_build: hnswlib 0.6 races on its level RNG).
+      // TSan also reports lock-order inversions inside a parallel addPoint (per-node locks, as
+      // in yugabyte-db#24814); a cycle would need a node reachable at a level its inserter has
+      // not linked yet, which hnswlib's top-down insertion rules out.
       index_->addPoint(data, 0);
       std::atomic<size_t> next{1};
       std::atomic<bool> failed{false};
       const size_t threads =
-          std::min<size_t>(static_cast<size_t>(options_.num_threads), std::max<size_t>(n / 1000, 1));
+          options_.hnsw.parallel_build
+              ? std::min<size_t>(static_cast<size_t>(options_.num_threads), std::max<size_t>(n / 1000, 1))
+              : 1;
       RunParallel(threads, [&](size_t) {
         try {
           for (size_t i = next++; i < n && !failed; i = next++) index_->addPoint(data + i * d, i);

@@ -549,6 +549,11 @@ TEST(HnswScorerTest, ExclusionKLargerThanCatalogueAndFallback) {
   defaults.kind = Kind::kHnsw;
   auto with_fallback = MakeScorer(t.items, defaults);
   EXPECT_EQ(with_fallback->TopK(q, 100, &seen), exact->TopK(q, 100, &seen));
+  // The serial build (the default) is reproducible: same seed, same graph, same answers.
+  auto again = MakeScorer(t.items, HnswOptions());
+  for (int u = 0; u < t.users->rows(); ++u) {
+    EXPECT_EQ(again->TopK(Row(*t.users, u), 10, nullptr), hnsw->TopK(Row(*t.users, u), 10, nullptr));
+  }
   // Empty catalogue.
   auto empty = MakeScorer(std::make_shared<EmbeddingMatrix>(0, 16), HnswOptions());
   EXPECT_TRUE(empty->TopK(q, 10, nullptr).empty());
