@@ -132,7 +132,8 @@ struct TrainOptions {
 
 // Trains `config` on `data`. Deterministic for a fixed seed and thread count. The result's
 // metadata carries name, algorithm, params, sizes, training time and training metrics; the
-// version is left 0 for the store to assign.
+// version is left 0 for the store to assign, and trained_at_ms 0 for the caller (core has no
+// clock). An empty config.name defaults to the algorithm name.
 absl::StatusOr<ModelData> TrainModel(const ModelConfig& config, const TrainingData& data,
                                      const TrainOptions& options);
 
