@@ -135,7 +135,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "recd: error: %s\n", std::string(server.status().message()).c_str());
     return 1;
   }
-  std::printf("recd listening on %s (port %d)\n", options.listen.c_str(), (*server)->port());
+  const size_t colon = options.listen.rfind(':');
+  std::printf("recd listening on %s:%d\n",
+              colon == std::string::npos ? options.listen.c_str() : options.listen.substr(0, colon).c_str(),
+              (*server)->port());
   if (const std::string example = (*server)->ExampleCommand(); !example.empty()) {
     std::printf("Try: %s\n", example.c_str());
   }

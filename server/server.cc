@@ -113,8 +113,9 @@ absl::Status RecdServerImpl::Init() {
     std::ofstream(tmp) << port_ << "\n";
     std::rename(tmp.c_str(), options_.port_file.c_str());
   }
+  const storage::StoreStats now = store_->GetStats();
   RECD_LOG(kInfo, "server", "serving on port ", port_, " (data: ", options_.data_dir, ", ",
-           stats.num_users, " users, ", stats.num_items, " items, ", stats.num_interactions,
+           now.num_users, " users, ", now.num_items, " items, ", now.num_interactions,
            " interactions)");
   return absl::OkStatus();
 }
@@ -149,7 +150,7 @@ void RecdServerImpl::Shutdown() {
   engine_.reset();
   trainer_.reset();
   store_.reset();  // flushes and closes RocksDB
-  RECD_LOG(kInfo, "server", "stopped");
+  if (grpc_server_ != nullptr) RECD_LOG(kInfo, "server", "stopped");
 }
 
 }  // namespace

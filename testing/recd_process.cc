@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -67,7 +68,10 @@ absl::StatusOr<std::unique_ptr<RecdProcess>> RecdProcess::Start(const std::strin
                                                                  absl::Duration timeout) {
   auto process = std::unique_ptr<RecdProcess>(new RecdProcess());
   static int counter = 0;
-  const std::string stem = absl::StrCat(data_dir, ".run", getpid(), "-", ++counter);
+  // Logs live outside data_dir's parent, which a test may have made unusable on purpose.
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string stem =
+      absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/recd-process-", getpid(), "-", ++counter);
   process->log_path_ = stem + ".log";
   process->port_file_ = stem + ".port";
   std::remove(process->port_file_.c_str());
@@ -84,7 +88,7 @@ absl::StatusOr<std::unique_ptr<RecdProcess>> RecdProcess::Start(const std::strin
       process->pid_ = -1;
       return absl::FailedPreconditionError(absl::StrCat("recd exited with code ", DecodeWaitStatus(status),
                                                         " during startup; log:\n",
-                                                        Tail(process->ReadLog(), 4000)));
+                                                        Tail(process->ReadLog(), 4000)));  // files removed by ~RecdProcess
     }
     std::string text = ReadFile(process->port_file_);
     int port = 0;
@@ -103,6 +107,7 @@ absl::StatusOr<std::unique_ptr<RecdProcess>> RecdProcess::Start(const std::strin
 RecdProcess::~RecdProcess() {
   if (pid_ > 0) Kill();
   std::remove(port_file_.c_str());
+  std::remove(log_path_.c_str());
 }
 
 std::string RecdProcess::ReadLog() const { return ReadFile(log_path_); }

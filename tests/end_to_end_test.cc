@@ -196,7 +196,9 @@ class BadInputTest : public EndToEndTest {
     ASSERT_TRUE(testing::TrainAll(*stub_).ok());
   }
   void TearDown() override {
-    if (server_) EXPECT_EQ(server_->Terminate(), 0);
+    if (server_) {
+      EXPECT_EQ(server_->Terminate(), 0);
+    }
   }
 
   void ExpectRecommendError(const recd::v1::RecommendRequest& request, grpc::StatusCode code,
@@ -285,7 +287,8 @@ TEST_F(BadInputTest, UnknownUserGetsFlaggedPopularityFallback) {
   EXPECT_EQ(response.model(), "popularity");
   ASSERT_EQ(response.items_size(), 4);
   // The planted data skews both clusters toward index 0.
-  std::set<std::string> top(testing::ItemIds(response).begin(), testing::ItemIds(response).end());
+  const std::vector<std::string> ids = testing::ItemIds(response);
+  const std::set<std::string> top(ids.begin(), ids.end());
   EXPECT_TRUE(top.contains("a0") || top.contains("b0"));
 }
 
