@@ -87,6 +87,15 @@ std::vector<float> Model::ExplainScore(absl::Span<const HistoryEntry> history,
   return {};
 }
 
+EmbeddingVector Model::FoldInKnownUser(UserIndex user,
+                                       absl::Span<const HistoryEntry> history) const {
+  return FoldInUser(history);
+}
+
+EmbeddingVector Model::ItemVectorFromFeatures(const ItemFeatures& features) const {
+  return EmbeddingVector();
+}
+
 absl::StatusOr<std::shared_ptr<const Model>> CreateModel(std::shared_ptr<const ModelData> data) {
   if (data == nullptr) return absl::InvalidArgumentError("CreateModel: null model data");
   RETURN_IF_ERROR(ValidateModelData(*data));

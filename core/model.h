@@ -50,6 +50,12 @@ struct ModelData {
   int dim() const { return static_cast<int>(item_factors.cols()); }
 };
 
+// Optional per-item side information (the two-tower model hashes categories/tags into features).
+struct ItemFeatures {
+  std::vector<std::string> categories;
+  std::vector<std::string> tags;
+};
+
 // An immutable trained model. All methods are const and safe to call from many threads.
 class Model {
  public:
@@ -77,6 +83,18 @@ class Model {
   virtual std::vector<float> ExplainScore(absl::Span<const HistoryEntry> history,
                                           ItemIndex item) const;
 
+  // FoldInUser for a user the caller can name: models with per-user state beyond the history
+  // (the two-tower model's user id embedding) use it when `user` has a trained row, so a known
+  // user's vector does not jump when a new interaction arrives. For the model's own training
+  // history it reproduces the trained row. Default: FoldInUser(history).
+  virtual EmbeddingVector FoldInKnownUser(UserIndex user,
+                                          absl::Span<const HistoryEntry> history) const;
+
+  // A vector for an item from its attributes alone (no interactions, no trained row): cold
+  // start for new items. Same width and space as item_factors rows. Default: empty vector
+  // (not supported by the algorithm).
+  virtual EmbeddingVector ItemVectorFromFeatures(const ItemFeatures& features) const;
+
  protected:
   explicit Model(std::shared_ptr<const ModelData> data) : data_(std::move(data)) {}
 
@@ -99,12 +117,6 @@ struct ModelConfig {
   std::string name;
   std::string algorithm;
   std::map<std::string, std::string> params;
-};
-
-// Optional per-item side information (the two-tower model hashes categories/tags into features).
-struct ItemFeatures {
-  std::vector<std::string> categories;
-  std::vector<std::string> tags;
 };
 
 // The training input: a consistent snapshot of the interaction log in internal indices.
