@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/biased_mf.h"
 #include "core/popularity.h"
 #include "core/pure_svd.h"
 #include "core/status_macros.h"
@@ -23,6 +24,7 @@ struct Algorithm {
 constexpr Algorithm kAlgorithms[] = {
     {kPopularityAlgorithm, TrainPopularity, CreatePopularityModel},
     {kPureSvdAlgorithm, TrainPureSvd, CreatePureSvdModel},
+    {kBiasedMfAlgorithm, TrainBiasedMf, CreateBiasedMfModel},
 };
 
 const Algorithm* FindAlgorithm(absl::string_view name) {
