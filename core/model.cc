@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/als.h"
 #include "core/biased_mf.h"
 #include "core/popularity.h"
 #include "core/pure_svd.h"
@@ -25,6 +26,7 @@ constexpr Algorithm kAlgorithms[] = {
     {kPopularityAlgorithm, TrainPopularity, CreatePopularityModel},
     {kPureSvdAlgorithm, TrainPureSvd, CreatePureSvdModel},
     {kBiasedMfAlgorithm, TrainBiasedMf, CreateBiasedMfModel},
+    {kAlsAlgorithm, TrainAls, CreateAlsModel},
 };
 
 const Algorithm* FindAlgorithm(absl::string_view name) {
