@@ -122,6 +122,9 @@ struct ModelConfig {
 // The training input: a consistent snapshot of the interaction log in internal indices.
 struct TrainingData {
   std::vector<Interaction> interactions;  // in log (arrival) order
+  // Log sequence of each interaction (same length as `interactions`, increasing), or empty when
+  // the data does not come from the log (offline files, tests).
+  std::vector<uint64_t> sequences;
   uint32_t num_users = 0;                 // every user index is < num_users
   uint32_t num_items = 0;                 // every item index is < num_items
   uint64_t last_sequence = 0;             // highest log sequence included

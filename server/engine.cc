@@ -1,6 +1,7 @@
 #include "server/engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -77,7 +78,19 @@ Engine::Engine(const ServerOptions& options, storage::Store* store, ModelRegistr
       registry_(registry),
       trainer_(trainer),
       clock_(clock),
+      cold_start_(ColdStartTracker::Options{.half_life_seconds = options.recent_half_life_seconds}),
       catalog_(std::make_shared<Catalog>()) {}
+
+void Engine::Maintain() {
+  const uint32_t capacity = store_->GetStats().item_capacity;
+  const int64_t now_ms = clock_->NowMs();
+  for (const ModelConfig& config : registry_->configs()) {
+    if (config.algorithm == "popularity") continue;
+    if (std::shared_ptr<const ServingModel> live = registry_->Live(config.name)) {
+      cold_start_.Refresh(*live, capacity, now_ms);
+    }
+  }
+}
 
 std::shared_ptr<const Catalog> Engine::PinCatalog() const {
   absl::MutexLock lock(&catalog_mu_);
@@ -185,11 +198,27 @@ absl::Status Engine::RecommendValidated(const recd::v1::RecommendRequest& reques
   const size_t max_depth = static_cast<size_t>(options_.limits.max_k) * 10;
   ASSIGN_OR_RETURN(const size_t offset, ParsePageOffset(request.page_token(), meta, max_depth));
 
-  // Exclusion: unservable and filtered-out items, then the user's history, then explicit ids.
+  // Items without embeddings that may take the exploration share of the slots.
+  const int k = request.k();
   const size_t num_items = static_cast<size_t>(serving->model->item_factors().rows());
+  std::shared_ptr<const std::vector<ItemIndex>> cold;
+  int explore_slots = 0;
+  // Only the first page explores; later pages continue the model's ranking without repeats.
+  if (response->source() == recd::v1::SOURCE_MODEL && options_.exploration_share > 0.0 && offset == 0) {
+    explore_slots = static_cast<int>(std::lround(k * options_.exploration_share));
+    cold = cold_start_.Candidates(meta.name);
+    if (cold == nullptr || cold->empty()) explore_slots = 0;
+  }
+
+  // Exclusion over the model's items and the cold candidates: unservable and filtered-out items,
+  // the user's history, explicit ids.
+  size_t exclusion_size = num_items;
+  if (explore_slots > 0) {
+    exclusion_size = std::max<size_t>(exclusion_size, 1 + *std::max_element(cold->begin(), cold->end()));
+  }
   std::shared_ptr<const Catalog> catalog = PinCatalog();
-  ItemBitset exclude = catalog->Exclusion(
-      request.filter(), num_items, [this](absl::string_view id) { return store_->FindItem(id); });
+  ItemBitset exclude = catalog->Exclusion(request.filter(), exclusion_size,
+                                          [this](absl::string_view id) { return store_->FindItem(id); });
   const bool exclude_seen = !request.has_exclude_seen() || request.exclude_seen();
   for (const HistoryEntry& h : history) {
     // Dislikes are never recommended again; impressions are not consumption.
@@ -201,14 +230,28 @@ absl::Status Engine::RecommendValidated(const recd::v1::RecommendRequest& reques
     if (std::optional<ItemIndex> item = store_->FindItem(id)) exclude.Set(*item);
   }
 
-  const int k = request.k();
-  const int wanted = static_cast<int>(std::min(offset + static_cast<size_t>(k), max_depth));
+  std::vector<ItemIndex> explore;
+  for (size_t i = 0; explore_slots > 0 && i < cold->size() && static_cast<int>(explore.size()) < explore_slots; ++i) {
+    if (!exclude.Test((*cold)[i])) explore.push_back((*cold)[i]);
+  }
+
+  // The model fills the remaining slots; the page token is a model offset, so paging stays
+  // duplicate-free whatever exploration took.
+  const int model_slots = k - static_cast<int>(explore.size());
+  const int wanted = static_cast<int>(std::min(offset + static_cast<size_t>(model_slots), max_depth));
   std::vector<ScoredIndex> top =
       serving->scorer->TopK(absl::Span<const float>(query.data(), query.size()), wanted, &exclude);
   for (size_t i = offset; i < top.size(); ++i) {
     recd::v1::ScoredItem* out = response->add_items();
     out->set_item_id(store_->ItemId(top[i].item));
     out->set_score(top[i].score);
+  }
+  const float last_score = top.size() > offset ? top.back().score : 0.0f;
+  for (ItemIndex item : explore) {
+    recd::v1::ScoredItem* out = response->add_items();
+    out->set_item_id(store_->ItemId(item));
+    out->set_score(last_score);
+    out->set_exploration(true);
   }
   if (static_cast<int>(top.size()) == wanted && static_cast<size_t>(wanted) < max_depth) {
     response->set_next_page_token(MakePageToken(wanted, meta));
@@ -278,6 +321,12 @@ absl::Status Engine::LogInteractions(const recd::v1::LogInteractionsRequest& req
     out.timestamp_ms = in.timestamp_ms() == 0 ? now_ms : in.timestamp_ms();
   }
   ASSIGN_OR_RETURN(storage::AppendResult result, store_->AppendInteractions(batch));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (InteractionWeight(batch[i].event, batch[i].has_value, batch[i].value, options_.event_weights) > 0.0f) {
+      cold_start_.Record(result.items[i], now_ms);
+    }
+  }
+  trainer_->NoteInteractions(result.accepted);
   response->set_accepted(result.accepted);
   response->set_new_users(result.new_users);
   response->set_new_items(result.new_items);

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "recd/v1/recommender.pb.h"
 #include "server/catalog.h"
+#include "server/cold_start.h"
 #include "server/clock.h"
 #include "server/model_registry.h"
 #include "server/options.h"
@@ -63,6 +64,10 @@ class Engine {
   absl::Status CreateCheckpoint(const recd::v1::CreateCheckpointRequest& request,
                                 recd::v1::CreateCheckpointResponse* response);
 
+  // Periodic upkeep, called about once a second by the server's maintenance thread: ranks the
+  // cold items of every live model for exploration.
+  void Maintain();
+
   // Applies item records to the store and the serving catalogue (used by UpsertItems and by the
   // demo-data loader).
   absl::StatusOr<storage::UpsertResult> ApplyItems(std::vector<storage::ItemRecord> records)
@@ -81,6 +86,7 @@ class Engine {
   ModelRegistry* const registry_;
   Trainer* const trainer_;
   Clock* const clock_;
+  ColdStartTracker cold_start_;
 
   // Serialises catalogue writers so the store and the catalogue apply upserts in the same order.
   absl::Mutex catalog_write_mu_;

@@ -43,6 +43,19 @@ ABSL_FLAG(bool, sync_writes, kDefaults.sync_writes,
 ABSL_FLAG(uint64_t, seed, kDefaults.seed, "Training seed.");
 ABSL_FLAG(std::string, event_weights, "",
           "Implicit-feedback weights, e.g. view=1,click=2,add_to_cart=4,purchase=8,like=4,rating_scale=1.");
+ABSL_FLAG(double, retrain_interval_seconds, kDefaults.retrain_interval_seconds,
+          "Retrain every model this often (seconds) when anything was logged meanwhile; 0 = off.");
+ABSL_FLAG(uint64_t, retrain_after_interactions, kDefaults.retrain_after_interactions,
+          "Retrain every model once this many interactions were logged since the last run; 0 = off.");
+ABSL_FLAG(double, gate_tolerance, kDefaults.gate_tolerance,
+          "Publish a retrained version only if its holdout HR@10 is at least the live version's minus this; "
+          "negative disables the validation gate.");
+ABSL_FLAG(int, gate_min_users, static_cast<int>(kDefaults.gate_min_users),
+          "Fewest held-out users (with interactions newer than the live version) for the gate to judge.");
+ABSL_FLAG(double, exploration_share, kDefaults.exploration_share,
+          "Share of each recommendation list given to items newer than the model, by recent popularity; 0 = off.");
+ABSL_FLAG(double, recent_half_life_seconds, kDefaults.recent_half_life_seconds,
+          "Half-life of the recent-popularity counts that rank new items.");
 ABSL_FLAG(int, max_k, kLimits.max_k, "Largest k a request may ask for.");
 ABSL_FLAG(int, max_batch_interactions, static_cast<int>(kLimits.max_batch_interactions),
           "Most interactions in one LogInteractions call.");
@@ -98,6 +111,20 @@ int main(int argc, char** argv) {
   options.drain_seconds = absl::GetFlag(FLAGS_drain_seconds);
   options.sync_writes = absl::GetFlag(FLAGS_sync_writes);
   options.seed = absl::GetFlag(FLAGS_seed);
+  options.retrain_interval_seconds = absl::GetFlag(FLAGS_retrain_interval_seconds);
+  options.retrain_after_interactions = absl::GetFlag(FLAGS_retrain_after_interactions);
+  options.gate_tolerance = absl::GetFlag(FLAGS_gate_tolerance);
+  options.gate_min_users = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_gate_min_users)));
+  options.exploration_share = absl::GetFlag(FLAGS_exploration_share);
+  options.recent_half_life_seconds = absl::GetFlag(FLAGS_recent_half_life_seconds);
+  if (!(options.exploration_share >= 0 && options.exploration_share <= 1)) {
+    std::fprintf(stderr, "recd: error: --exploration_share must be in [0, 1]\n");
+    return 2;
+  }
+  if (!(options.recent_half_life_seconds > 0) || options.retrain_interval_seconds < 0) {
+    std::fprintf(stderr, "recd: error: --recent_half_life_seconds must be > 0 and --retrain_interval_seconds >= 0\n");
+    return 2;
+  }
   options.limits.max_k = absl::GetFlag(FLAGS_max_k);
   options.limits.max_batch_interactions = static_cast<size_t>(absl::GetFlag(FLAGS_max_batch_interactions));
   options.limits.max_batch_users = static_cast<size_t>(absl::GetFlag(FLAGS_max_batch_users));

@@ -56,6 +56,20 @@ struct ServerOptions {
   int keep_versions = 5;
   // Seconds in-flight calls get to finish on SIGTERM before being cancelled.
   double drain_seconds = 10.0;
+  // Background retraining (0 disables a trigger): every retrain_interval_seconds if anything was
+  // logged meanwhile, and/or as soon as retrain_after_interactions were logged since the last run.
+  double retrain_interval_seconds = 0;
+  uint64_t retrain_after_interactions = 0;
+  // Validation gate: publish a candidate only if its HR@10 on a holdout of recent interactions is
+  // at least the live version's minus this (absolute). Negative disables the gate.
+  double gate_tolerance = 0.05;
+  // Fewest held-out users for the gate to judge (fewer: publish unvalidated).
+  size_t gate_min_users = 20;
+  // Share of each Recommend answer given to items without embeddings (new since the last
+  // retrain), ranked by recent popularity. 0 disables exploration.
+  double exploration_share = 0.1;
+  // Half-life of the recent-popularity counts used to rank those items.
+  double recent_half_life_seconds = 3600;
   // fsync each write before acknowledging it. Off only for benchmarks.
   bool sync_writes = true;
   // Seed of training (deterministic models for a given log).

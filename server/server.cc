@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "core/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -40,6 +41,9 @@ class RecdServerImpl : public RecdServer {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<RecommenderService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  // Periodic upkeep off the request path (Engine::Maintain), about once a second.
+  std::thread maintenance_;
+  absl::Notification stop_maintenance_;
   int port_ = 0;
   absl::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
@@ -68,6 +72,11 @@ absl::Status RecdServerImpl::Init() {
   trainer_options.event_weights = options_.event_weights;
   trainer_options.keep_versions = options_.keep_versions;
   trainer_options.scorer = options_.scorer;
+  trainer_options.retrain_interval_seconds = options_.retrain_interval_seconds;
+  trainer_options.retrain_after_interactions = options_.retrain_after_interactions;
+  trainer_options.gate_enabled = options_.gate_tolerance >= 0;
+  trainer_options.gate_tolerance = options_.gate_tolerance;
+  trainer_options.gate_min_users = options_.gate_min_users;
   trainer_ = std::make_unique<Trainer>(store_.get(), registry_.get(), trainer_options);
   engine_ = std::make_unique<Engine>(options_, store_.get(), registry_.get(), trainer_.get(),
                                      Clock::Real());
@@ -103,6 +112,10 @@ absl::Status RecdServerImpl::Init() {
   health->SetServingStatus(kServiceName, true);
   health->SetServingStatus(true);
 
+  engine_->Maintain();
+  maintenance_ = std::thread([this] {
+    while (!stop_maintenance_.WaitForNotificationWithTimeout(absl::Seconds(1))) engine_->Maintain();
+  });
   trainer_->Start();
   if (!untrained.empty() && stats.num_interactions > 0) {
     RECD_LOG(kInfo, "server", untrained.size(), " model(s) without a live version: training in the background");
@@ -147,6 +160,10 @@ void RecdServerImpl::Shutdown() {
     grpc_server_->Wait();
   }
   if (trainer_ != nullptr) trainer_->Stop();
+  if (maintenance_.joinable()) {
+    stop_maintenance_.Notify();
+    maintenance_.join();
+  }
   engine_.reset();
   trainer_.reset();
   store_.reset();  // flushes and closes RocksDB

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <future>
 #include <string>
 #include <thread>
@@ -19,6 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "core/model.h"
 #include "core/scorer.h"
 #include "server/clock.h"
@@ -43,6 +45,31 @@ struct TrainerOptions {
   int keep_versions = 5;
   ScorerOptions scorer;
   Clock* clock = Clock::Real();
+
+  // Schedule (0 disables a trigger): retrain every model when this many seconds passed since the
+  // last run and something was logged meanwhile, or as soon as this many interactions were
+  // logged since the last run.
+  double retrain_interval_seconds = 0;
+  uint64_t retrain_after_interactions = 0;
+  // How often the background thread checks the interval trigger, real time.
+  absl::Duration poll_interval = absl::Seconds(1);
+
+  // Validation gate: a candidate is published only if its holdout HR@gate_k is at least the live
+  // version's minus gate_tolerance (absolute). Needs gate_min_users held-out users (interactions
+  // newer than the live version); otherwise the candidate is published unvalidated (noted in its
+  // metrics as holdout_users = 0).
+  bool gate_enabled = true;
+  double gate_tolerance = 0.05;
+  size_t gate_min_users = 20;
+  size_t gate_max_users = 2000;
+  int gate_k = 10;
+
+  // Niceness added to the trainer thread (and the training threads it starts), so retraining
+  // yields the CPU to request handlers.
+  int nice_increment = 10;
+
+  // Test hook: applied to every trained candidate before validation (e.g. to break it).
+  std::function<void(ModelData&)> candidate_hook;
 };
 
 class Trainer {
@@ -66,6 +93,17 @@ class Trainer {
 
   // Runs synchronously on the calling thread (used at startup, before serving).
   std::vector<TrainResult> RunNow(const std::vector<std::string>& models) ABSL_LOCKS_EXCLUDED(run_mu_);
+
+  // Counts newly logged interactions toward the retrain_after_interactions trigger and wakes the
+  // background thread when it fires. Cheap: one atomic add unless the threshold is crossed.
+  void NoteInteractions(uint64_t count) ABSL_LOCKS_EXCLUDED(queue_mu_);
+
+  // Whether the schedule calls for a run now (per options.clock).
+  bool ScheduleDue() const;
+
+  // Runs every model synchronously if the schedule is due; returns whether it ran. The
+  // background thread calls this; tests call it directly with a FakeClock and no thread.
+  bool Tick() ABSL_LOCKS_EXCLUDED(run_mu_);
 
   // True while a run is in progress.
   bool busy() const { return busy_.load(); }
@@ -91,8 +129,12 @@ class Trainer {
   absl::Mutex queue_mu_;
   std::deque<Request> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  bool poked_ ABSL_GUARDED_BY(queue_mu_) = false;  // the interaction trigger fired
   std::atomic<bool> cancel_{false};
   std::atomic<bool> busy_{false};
+  // Schedule state: when the last run started and what was logged since.
+  std::atomic<int64_t> last_run_ms_;
+  std::atomic<uint64_t> interactions_since_run_{0};
   std::thread thread_;
 };
 

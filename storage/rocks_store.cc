@@ -1050,6 +1050,7 @@ absl::StatusOr<TrainingSnapshot> RocksStore::ReadTrainingSnapshot() const {
   ro.iterate_upper_bound = &upper_slice;
 
   snapshot.interactions.reserve(expected_size);
+  snapshot.sequences.reserve(expected_size);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, log_cf_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     ASSIGN_OR_RETURN(uint64_t sequence, DecodeLogKey(ToView(it->key())));
@@ -1066,6 +1067,7 @@ absl::StatusOr<TrainingSnapshot> RocksStore::ReadTrainingSnapshot() const {
     x.value = r.value;
     x.event = r.event;
     x.has_value = r.has_value;
+    snapshot.sequences.push_back(sequence);
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "reading the interaction log"));
 

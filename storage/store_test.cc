@@ -365,6 +365,7 @@ TEST(StoreTest, TrainingSnapshotIsTheLogInSequenceOrderWithFeatures) {
   EXPECT_EQ(snap.interactions[1].user, 1u);
   EXPECT_EQ(snap.interactions[1].item, 1u);
   EXPECT_EQ(snap.interactions[2].event, EventType::kLike);
+  EXPECT_THAT(snap.sequences, ElementsAre(1u, 2u, 3u));
   ASSERT_EQ(snap.item_features.size(), 2u);
   EXPECT_THAT(snap.item_features[0].categories, ElementsAre("paper"));
   EXPECT_THAT(snap.item_features[0].tags, ElementsAre("classic", "fiction"));

@@ -1,0 +1,85 @@
+#include "server/cold_start.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace recd::server {
+
+double ColdStartTracker::Decayed(const Count& c, int64_t now_ms) const {
+  const double age_s = std::max<int64_t>(0, now_ms - c.at_ms) / 1000.0;
+  return c.value * std::exp2(-age_s / options_.half_life_seconds);
+}
+
+void ColdStartTracker::Record(ItemIndex item, int64_t now_ms) {
+  absl::MutexLock lock(&mu_);
+  Count& c = counts_[item];
+  c.value = Decayed(c, now_ms) + 1.0;
+  c.at_ms = std::max(c.at_ms, now_ms);
+}
+
+double ColdStartTracker::RecentCount(ItemIndex item, int64_t now_ms) const {
+  absl::MutexLock lock(&mu_);
+  auto it = counts_.find(item);
+  return it == counts_.end() ? 0.0 : Decayed(it->second, now_ms);
+}
+
+void ColdStartTracker::Refresh(const ServingModel& model, uint32_t item_capacity, int64_t now_ms) {
+  absl::MutexLock refresh_lock(&refresh_mu_);
+  const EmbeddingMatrix& factors = model.model->item_factors();
+  const uint32_t rows = static_cast<uint32_t>(factors.rows());
+  auto is_cold = [&](ItemIndex item) {
+    return item >= rows || factors.row(item).squaredNorm() == 0.0f;
+  };
+  ZeroRows& zero = zero_rows_[model.meta().name];
+  if (zero.version != model.meta().version) {
+    zero.version = model.meta().version;
+    zero.items.clear();
+    for (uint32_t item = rows; item > 0;) {
+      --item;
+      if (factors.row(item).squaredNorm() == 0.0f) zero.items.push_back(item);
+    }
+  }
+  // Cold items with a recent count, merged with the newest items nobody touched yet (count 0):
+  // brand-new items deserve a chance too.
+  absl::flat_hash_map<ItemIndex, double> cold;
+  {
+    absl::MutexLock lock(&mu_);
+    // Forget counts that decayed to nothing, so the map stays the size of recent activity.
+    for (auto it = counts_.begin(); it != counts_.end();) {
+      const double v = Decayed(it->second, now_ms);
+      if (v < 1e-3) {
+        counts_.erase(it++);
+        continue;
+      }
+      if (is_cold(it->first)) cold[it->first] = v;
+      ++it;
+    }
+  }
+  for (uint32_t item = item_capacity; item > rows && cold.size() < 4 * options_.max_candidates;) {
+    --item;
+    cold.try_emplace(item, 0.0);
+  }
+  for (size_t i = 0; i < zero.items.size() && cold.size() < 4 * options_.max_candidates; ++i) {
+    cold.try_emplace(zero.items[i], 0.0);
+  }
+  std::vector<std::pair<double, ItemIndex>> ranked;
+  ranked.reserve(cold.size());
+  for (const auto& [item, count] : cold) ranked.emplace_back(count, item);
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second > b.second);
+  });
+  if (ranked.size() > options_.max_candidates) ranked.resize(options_.max_candidates);
+  auto list = std::make_shared<std::vector<ItemIndex>>();
+  list->reserve(ranked.size());
+  for (const auto& r : ranked) list->push_back(r.second);
+  absl::MutexLock lock(&mu_);
+  ranked_[model.meta().name] = std::move(list);
+}
+
+std::shared_ptr<const std::vector<ItemIndex>> ColdStartTracker::Candidates(absl::string_view model_name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = ranked_.find(model_name);
+  return it == ranked_.end() ? nullptr : it->second;
+}
+
+}  // namespace recd::server
