@@ -157,7 +157,9 @@ void RecdServerImpl::Shutdown() {
     RECD_LOG(kInfo, "server", "draining in-flight calls (up to ", options_.drain_seconds, " s)");
     grpc_server_->Shutdown(std::chrono::system_clock::now() +
                            std::chrono::milliseconds(static_cast<int64_t>(options_.drain_seconds * 1000)));
+    RECD_LOG(kDebug, "server", "gRPC shut down");
     grpc_server_->Wait();
+    RECD_LOG(kDebug, "server", "gRPC threads joined");
   }
   if (trainer_ != nullptr) trainer_->Stop();
   if (maintenance_.joinable()) {
