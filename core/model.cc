@@ -9,6 +9,7 @@
 #include "core/biased_mf.h"
 #include "core/popularity.h"
 #include "core/pure_svd.h"
+#include "core/two_tower.h"
 #include "core/status_macros.h"
 
 namespace recd {
@@ -27,6 +28,7 @@ constexpr Algorithm kAlgorithms[] = {
     {kPureSvdAlgorithm, TrainPureSvd, CreatePureSvdModel},
     {kBiasedMfAlgorithm, TrainBiasedMf, CreateBiasedMfModel},
     {kAlsAlgorithm, TrainAls, CreateAlsModel},
+    {kTwoTowerAlgorithm, TrainTwoTower, CreateTwoTowerModel},
 };
 
 const Algorithm* FindAlgorithm(absl::string_view name) {

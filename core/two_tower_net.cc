@@ -1,0 +1,333 @@
+#include "core/two_tower_net.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <new>
+
+#include "absl/strings/str_cat.h"
+#include "core/parallel_for.h"
+
+namespace recd::two_tower {
+namespace {
+
+// Chunks of a batch: fixed by the batch size alone, so results do not depend on threads.
+int64_t NumChunks(int64_t rows) { return std::clamp<int64_t>(rows / 64, 1, 8); }
+
+uint64_t Fnv1a64(const std::string& text) {
+  uint64_t h = 0xCBF29CE484222325ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001B3ull;
+  }
+  return h;
+}
+
+template <typename T>
+struct Tower {
+  const std::vector<typename NetView<T>::ConstMap>* w;
+  const std::vector<typename NetView<T>::ConstMap>* b;
+};
+
+// Activations of one tower over a chunk of rows.
+template <typename T>
+struct TowerCache {
+  std::vector<Mat<T>> input;  // input[l] = input of layer l (input[0] = x)
+  Mat<T> out;                 // last layer output, normalised when requested
+  Vec<T> norm;                // row norms of the raw last layer output
+};
+
+template <typename T>
+void TowerForward(const Tower<T>& t, Mat<T> x, bool normalize, TowerCache<T>& c) {
+  const size_t layers = t.w->size();
+  c.input.clear();
+  c.input.push_back(std::move(x));
+  for (size_t l = 0; l < layers; ++l) {
+    Mat<T> z = c.input.back() * (*t.w)[l];
+    z.rowwise() += (*t.b)[l].row(0);
+    if (l + 1 < layers) {
+      c.input.push_back(z.cwiseMax(T(0)));
+    } else {
+      c.out = std::move(z);
+    }
+  }
+  c.norm = Vec<T>::Ones(c.out.rows());
+  if (normalize) {
+    for (int64_t r = 0; r < c.out.rows(); ++r) {
+      const T n = c.out.row(r).norm();
+      c.norm(r) = n;
+      if (n > T(0)) c.out.row(r) /= n;
+    }
+  }
+}
+
+// Backward through one tower: adds weight gradients to dw/db (one per layer) and returns the
+// gradient with respect to the input.
+template <typename T>
+Mat<T> TowerBackward(const Tower<T>& t, const TowerCache<T>& c, Mat<T> dout, bool normalize,
+                     std::vector<Mat<T>>& dw, std::vector<Mat<T>>& db) {
+  if (normalize) {
+    for (int64_t r = 0; r < dout.rows(); ++r) {
+      if (c.norm(r) > T(0)) {
+        const T proj = c.out.row(r).dot(dout.row(r));
+        dout.row(r) = (dout.row(r) - proj * c.out.row(r)) / c.norm(r);
+      } else {
+        dout.row(r).setZero();
+      }
+    }
+  }
+  Mat<T> dz = std::move(dout);
+  for (size_t l = t.w->size(); l-- > 0;) {
+    dw[l].noalias() += c.input[l].transpose() * dz;
+    db[l].row(0) += dz.colwise().sum();
+    Mat<T> dx = dz * (*t.w)[l].transpose();
+    if (l == 0) return dx;
+    // ReLU: input[l] = max(0, z_{l-1}); its derivative is 1 where the activation is > 0.
+    dz = dx.cwiseProduct((c.input[l].array() > T(0)).template cast<T>().matrix());
+  }
+  return Mat<T>();
+}
+
+template <typename T>
+std::vector<Mat<T>> ZerosLike(const std::vector<typename NetView<T>::ConstMap>& ms) {
+  std::vector<Mat<T>> out;
+  for (const auto& m : ms) out.push_back(Mat<T>::Zero(m.rows(), m.cols()));
+  return out;
+}
+
+}  // namespace
+
+Layout Layout::Make(const Shape& s) {
+  Layout l;
+  auto add = [&l](std::string name, int64_t rows, int64_t cols) {
+    l.tensors.push_back({std::move(name), l.size, rows, cols});
+    l.size += rows * cols;
+    return static_cast<int>(l.tensors.size() - 1);
+  };
+  const int de = s.embedding_dim;
+  l.item_id = add("item_id_emb", s.num_items, de);
+  l.hist = add("hist_emb", s.num_items, de);
+  l.user_id = add("user_id_emb", s.num_users, de);
+  l.feature = add("feature_emb", std::max<int64_t>(1, s.feature_buckets), de);
+  for (const char* tower : {"item", "user"}) {
+    std::vector<int>& w = tower[0] == 'i' ? l.item_w : l.user_w;
+    std::vector<int>& b = tower[0] == 'i' ? l.item_b : l.user_b;
+    int64_t in = 2 * de;
+    for (int layer = 0; layer <= s.hidden_layers; ++layer) {
+      const int64_t out = layer < s.hidden_layers ? s.hidden_dim : s.dim;
+      w.push_back(add(absl::StrCat(tower, "_w", layer), in, out));
+      b.push_back(add(absl::StrCat(tower, "_b", layer), 1, out));
+      in = out;
+    }
+  }
+  return l;
+}
+
+template <typename T>
+NetView<T> NetView<T>::FromFlat(const Layout& layout, const T* params) {
+  NetView<T> v;
+  auto map = [&](int index) {
+    const Layout::Tensor& t = layout.tensors[index];
+    return ConstMap(params + t.offset, t.rows, t.cols);
+  };
+  new (&v.item_id) ConstMap(map(layout.item_id));
+  new (&v.hist) ConstMap(map(layout.hist));
+  new (&v.user_id) ConstMap(map(layout.user_id));
+  new (&v.feature) ConstMap(map(layout.feature));
+  for (int i : layout.item_w) v.item_w.push_back(map(i));
+  for (int i : layout.item_b) v.item_b.push_back(map(i));
+  for (int i : layout.user_w) v.user_w.push_back(map(i));
+  for (int i : layout.user_b) v.user_b.push_back(map(i));
+  return v;
+}
+
+template <typename T>
+T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params,
+                       const Lists& item_buckets, const Lists& histories,
+                       absl::Span<const float> log_q, const LossConfig& config,
+                       const BatchInput& batch, T* grad, int num_threads) {
+  const NetView<T> net = NetView<T>::FromFlat(layout, params);
+  const Tower<T> item_tower{&net.item_w, &net.item_b};
+  const Tower<T> user_tower{&net.user_w, &net.user_b};
+  const absl::Span<const Example> ex = batch.examples;
+  const int64_t rows = static_cast<int64_t>(ex.size());
+  const int de = shape.embedding_dim;
+  const int64_t chunks = NumChunks(rows);
+  const T inv_temp = T(1.0 / config.temperature);
+  auto user_keep = [&](int64_t r) { return batch.user_id_keep.empty() ? T(1) : T(batch.user_id_keep[r]); };
+  auto item_keep = [&](int64_t r) { return batch.item_id_keep.empty() ? T(1) : T(batch.item_id_keep[r]); };
+  auto pool_count = [&](int64_t r) {
+    return histories.Row(ex[r].user).size() - (ex[r].target_in_history ? 1 : 0);
+  };
+
+  // Phase 1: both towers forward, per chunk.
+  std::vector<TowerCache<T>> item_cache(chunks), user_cache(chunks);
+  ParallelForBlocks(chunks, num_threads, [&](int64_t c) {
+    const int64_t r0 = BlockBegin(rows, chunks, c), r1 = BlockBegin(rows, chunks, c + 1);
+    Mat<T> xi = Mat<T>::Zero(r1 - r0, 2 * de), xu = Mat<T>::Zero(r1 - r0, 2 * de);
+    for (int64_t r = r0; r < r1; ++r) {
+      const Example& e = ex[r];
+      xi.row(r - r0).head(de) = item_keep(r) * net.item_id.row(e.item);
+      const absl::Span<const int32_t> buckets = item_buckets.Row(e.item);
+      for (int32_t bkt : buckets) xi.row(r - r0).tail(de) += net.feature.row(bkt);
+      if (!buckets.empty()) xi.row(r - r0).tail(de) /= T(buckets.size());
+      for (int32_t j : histories.Row(e.user)) xu.row(r - r0).head(de) += net.hist.row(j);
+      if (e.target_in_history) xu.row(r - r0).head(de) -= net.hist.row(e.item);
+      if (const size_t n = pool_count(r); n > 0) xu.row(r - r0).head(de) /= T(n);
+      xu.row(r - r0).tail(de) = user_keep(r) * net.user_id.row(e.user);
+    }
+    TowerForward(item_tower, std::move(xi), config.normalize, item_cache[c]);
+    TowerForward(user_tower, std::move(xu), config.normalize, user_cache[c]);
+  });
+  Mat<T> v(rows, shape.dim);
+  for (int64_t c = 0; c < chunks; ++c) {
+    v.middleRows(BlockBegin(rows, chunks, c), item_cache[c].out.rows()) = item_cache[c].out;
+  }
+
+  // Phase 2: logits, softmax and the gradients of the tower outputs, per chunk of users.
+  std::vector<T> chunk_loss(chunks, T(0));
+  std::vector<Mat<T>> dq(chunks), dv_part(chunks);
+  ParallelForBlocks(chunks, num_threads, [&](int64_t c) {
+    const int64_t r0 = BlockBegin(rows, chunks, c), r1 = BlockBegin(rows, chunks, c + 1);
+    const Mat<T>& q = user_cache[c].out;
+    Mat<T> s = (q * v.transpose()) * inv_temp;
+    T loss = T(0);
+    for (int64_t r = r0; r < r1; ++r) {
+      auto row = s.row(r - r0);
+      T max = -std::numeric_limits<T>::infinity();
+      for (int64_t j = 0; j < rows; ++j) {
+        if (j != r && ex[j].item == ex[r].item) continue;
+        row(j) -= T(config.logq_weight) * T(log_q[ex[j].item]);
+        max = std::max(max, row(j));
+      }
+      const T target = row(r);
+      T sum = T(0);
+      for (int64_t j = 0; j < rows; ++j) {
+        if (j != r && ex[j].item == ex[r].item) {
+          row(j) = T(0);
+          continue;
+        }
+        row(j) = std::exp(row(j) - max);
+        sum += row(j);
+      }
+      loss += std::log(sum) + max - target;  // log Σ_j exp(s_rj) − s_rr
+      row /= sum * T(rows);
+      row(r) -= T(1) / T(rows);
+    }
+    chunk_loss[c] = loss;
+    dq[c] = (s * v) * inv_temp;
+    dv_part[c] = (s.transpose() * q) * inv_temp;
+  });
+  Mat<T> dv = dv_part[0];
+  for (int64_t c = 1; c < chunks; ++c) dv += dv_part[c];
+
+  // Phase 3: backward through both towers, per chunk; weight gradients per chunk.
+  std::vector<std::vector<Mat<T>>> diw(chunks), dib(chunks), duw(chunks), dub(chunks);
+  std::vector<Mat<T>> dxi(chunks), dxu(chunks);
+  ParallelForBlocks(chunks, num_threads, [&](int64_t c) {
+    const int64_t r0 = BlockBegin(rows, chunks, c), r1 = BlockBegin(rows, chunks, c + 1);
+    diw[c] = ZerosLike<T>(net.item_w);
+    dib[c] = ZerosLike<T>(net.item_b);
+    duw[c] = ZerosLike<T>(net.user_w);
+    dub[c] = ZerosLike<T>(net.user_b);
+    dxi[c] = TowerBackward(item_tower, item_cache[c], Mat<T>(dv.middleRows(r0, r1 - r0)),
+                           config.normalize, diw[c], dib[c]);
+    dxu[c] = TowerBackward(user_tower, user_cache[c], std::move(dq[c]), config.normalize, duw[c],
+                           dub[c]);
+  });
+
+  // Phase 4: combine in chunk and example order.
+  auto add_dense = [&](int index, const Mat<T>& g) {
+    const Layout::Tensor& t = layout.tensors[index];
+    Eigen::Map<Mat<T>>(grad + t.offset, t.rows, t.cols) += g;
+  };
+  auto row_of = [&](int index, int64_t row) {
+    const Layout::Tensor& t = layout.tensors[index];
+    return Eigen::Map<Vec<T>>(grad + t.offset + row * t.cols, t.cols);
+  };
+  T loss = T(0);
+  for (int64_t c = 0; c < chunks; ++c) {
+    loss += chunk_loss[c];
+    for (size_t l = 0; l < net.item_w.size(); ++l) {
+      add_dense(layout.item_w[l], diw[c][l]);
+      add_dense(layout.item_b[l], dib[c][l]);
+      add_dense(layout.user_w[l], duw[c][l]);
+      add_dense(layout.user_b[l], dub[c][l]);
+    }
+    const int64_t r0 = BlockBegin(rows, chunks, c), r1 = BlockBegin(rows, chunks, c + 1);
+    for (int64_t r = r0; r < r1; ++r) {
+      const Example& e = ex[r];
+      const auto gi = dxi[c].row(r - r0);
+      row_of(layout.item_id, e.item) += item_keep(r) * gi.head(de).transpose();
+      const absl::Span<const int32_t> buckets = item_buckets.Row(e.item);
+      for (int32_t bkt : buckets) {
+        row_of(layout.feature, bkt) += gi.tail(de).transpose() / T(buckets.size());
+      }
+      const auto gu = dxu[c].row(r - r0);
+      if (const size_t n = pool_count(r); n > 0) {
+        const Vec<T> share = gu.head(de).transpose() / T(n);
+        for (int32_t j : histories.Row(e.user)) row_of(layout.hist, j) += share;
+        if (e.target_in_history) row_of(layout.hist, e.item) -= share;
+      }
+      row_of(layout.user_id, e.user) += user_keep(r) * gu.tail(de).transpose();
+    }
+  }
+  return loss / T(rows);
+}
+
+template struct NetView<float>;
+template struct NetView<double>;
+template float BatchLossAndGradient<float>(const Layout&, const Shape&, const float*, const Lists&,
+                                           const Lists&, absl::Span<const float>,
+                                           const LossConfig&, const BatchInput&, float*, int);
+template double BatchLossAndGradient<double>(const Layout&, const Shape&, const double*,
+                                             const Lists&, const Lists&, absl::Span<const float>,
+                                             const LossConfig&, const BatchInput&, double*, int);
+
+namespace {
+
+Vec<float> MlpForward(const std::vector<NetView<float>::ConstMap>& w,
+                      const std::vector<NetView<float>::ConstMap>& b, Vec<float> x,
+                      bool normalize) {
+  for (size_t l = 0; l < w.size(); ++l) {
+    Vec<float> z = w[l].transpose() * x + b[l].row(0).transpose();
+    x = l + 1 < w.size() ? Vec<float>(z.cwiseMax(0.0f)) : std::move(z);
+  }
+  if (normalize) {
+    const float n = x.norm();
+    if (n > 0.0f) x /= n;
+  }
+  return x;
+}
+
+}  // namespace
+
+Vec<float> ItemTowerForward(const NetView<float>& net, absl::Span<const float> id_row,
+                            absl::Span<const int32_t> buckets, bool normalize) {
+  const int64_t de = net.item_id.cols();
+  Vec<float> x = Vec<float>::Zero(2 * de);
+  if (!id_row.empty()) x.head(de) = Eigen::Map<const Vec<float>>(id_row.data(), de);
+  for (int32_t bkt : buckets) x.tail(de) += net.feature.row(bkt).transpose();
+  if (!buckets.empty()) x.tail(de) /= static_cast<float>(buckets.size());
+  return MlpForward(net.item_w, net.item_b, std::move(x), normalize);
+}
+
+Vec<float> UserTowerForward(const NetView<float>& net, absl::Span<const int32_t> pooled_items,
+                            absl::Span<const float> id_row, bool normalize) {
+  const int64_t de = net.hist.cols();
+  Vec<float> x = Vec<float>::Zero(2 * de);
+  for (int32_t j : pooled_items) x.head(de) += net.hist.row(j).transpose();
+  if (!pooled_items.empty()) x.head(de) /= static_cast<float>(pooled_items.size());
+  if (!id_row.empty()) x.tail(de) = Eigen::Map<const Vec<float>>(id_row.data(), de);
+  return MlpForward(net.user_w, net.user_b, std::move(x), normalize);
+}
+
+int32_t CategoryBucket(const std::string& category, int64_t buckets) {
+  return static_cast<int32_t>(Fnv1a64("c:" + category) % static_cast<uint64_t>(buckets));
+}
+
+int32_t TagBucket(const std::string& tag, int64_t buckets) {
+  return static_cast<int32_t>(Fnv1a64("t:" + tag) % static_cast<uint64_t>(buckets));
+}
+
+}  // namespace recd::two_tower
