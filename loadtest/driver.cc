@@ -340,6 +340,9 @@ absl::StatusOr<std::unique_ptr<LoadDriver>> LoadDriver::Create(const ClientOptio
     // A private subchannel pool gives every channel its own TCP connection.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetMaxReceiveMessageSize(64 << 20);
+    // No transparent retries: a load test must see every failure, and the retry filter costs
+    // a few microseconds per call.
+    args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
     Stubs s;
     s.channel = grpc::CreateCustomChannel(client.target, grpc::InsecureChannelCredentials(), args);
     if (!s.channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
@@ -564,7 +567,8 @@ PhaseResult LoadDriver::Impl::Run(const PhaseSpec& spec, const Mix& phase_mix) {
     const MethodStats& s = result.methods[static_cast<int>(m)];
     if (s.fallback > 0) {
       result.warnings.push_back(absl::StrFormat(
-          "%s: %d answers came from the popularity fallback (ids not loaded, or no trained model?)",
+          "%s: %d answers came from the popularity fallback (ids not loaded, no trained model, or "
+          "items without interactions)",
           MethodName(m), s.fallback));
     }
   }

@@ -77,6 +77,7 @@ ABSL_FLAG(bool, baseline, false,
 
 // step.
 ABSL_FLAG(double, step_start, 100, "step: first rate.");
+ABSL_FLAG(double, baseline_step_start, 0, "step --baseline: first rate of the health-check search (0 = --step_start).");
 ABSL_FLAG(double, step_factor, 1.5, "step: rate multiplier between steps until the target breaks.");
 ABSL_FLAG(double, step_max, 200000, "step: highest rate tried.");
 ABSL_FLAG(int, step_refine, 2, "step: bisections between the last rate held and the first failure.");
@@ -346,7 +347,7 @@ int Run(const std::string& target, const Mix& mix) {
   PrintWarningsNow(phases.back());
   if (baseline) {
     PhaseSpec health = spec;
-    health.name = spec.name + " health";
+    health.name = spec.name + " health baseline";
     phases.push_back((*driver)->RunPhase(health, Mix::Only(Method::kHealth)));
     PrintWarningsNow(phases.back());
   }
@@ -367,7 +368,10 @@ int Run(const std::string& target, const Mix& mix) {
   for (const PhaseResult& p : phases) {
     timeline.push_back(LatencyOverTimePlot(p));
     timeline.push_back(ThroughputOverTimePlot(p));
-    if (p.server_rss_start > 0) timeline.push_back(ServerMemoryPlot(p));
+    if (p.server_rss_start > 0) {
+      timeline.push_back(ServerMemoryPlot(p));
+      timeline.push_back(ServerCpuPlot(p));
+    }
   }
   const std::string title = absl::StrCat("latency percentiles (", target, ")");
   if (absl::Status s = WriteOutputs(json.str(), {{"_latency.svg", RenderSvg(timeline)},
@@ -381,7 +385,7 @@ int Run(const std::string& target, const Mix& mix) {
 // ---- step -------------------------------------------------------------------------------------
 
 StepRun StepSearchOn(LoadDriver& driver, const std::string& name, const Mix& mix, Method judged,
-                     absl::Time give_up_at) {
+                     double start_rate, absl::Time give_up_at) {
   StepRun run;
   run.name = name;
   run.judged_method = MethodName(judged);
@@ -389,7 +393,7 @@ StepRun StepSearchOn(LoadDriver& driver, const std::string& name, const Mix& mix
   run.criteria.max_error_ratio = absl::GetFlag(FLAGS_max_error_ratio);
   run.criteria.min_achieved_ratio = absl::GetFlag(FLAGS_min_achieved_ratio);
   StepSearch::Options options;
-  options.start_rate = absl::GetFlag(FLAGS_step_start);
+  options.start_rate = start_rate;
   options.factor = absl::GetFlag(FLAGS_step_factor);
   options.max_rate = absl::GetFlag(FLAGS_step_max);
   options.refine_steps = absl::GetFlag(FLAGS_step_refine);
@@ -419,10 +423,11 @@ StepRun StepSearchOn(LoadDriver& driver, const std::string& name, const Mix& mix
     const StepVerdict verdict = JudgeStep(observed, run.criteria);
     record.held = verdict.held;
     record.reason = verdict.reason;
-    std::printf("  %-28s achieved %9.1f/s  %s p50 %7.3f ms p99 %7.3f ms  errors %-6d client %.2f CPU  %s\n",
+    std::printf("  %-26s achieved %9.1f/s  %s p50 %7.3f ms p99 %8.3f ms  errors %-6d CPU client %.2f server %.2f  %s\n",
                 spec.name.c_str(), observed.achieved_rate, run.judged_method.c_str(),
                 m.latency.ValueAtQuantile(0.5) / 1e6, observed.p99_ms, static_cast<int>(observed.errors),
-                record.phase.client_cpu_cores, verdict.held ? "held" : ("FAILED: " + verdict.reason).c_str());
+                record.phase.client_cpu_cores, record.phase.server_cpu_cores,
+                verdict.held ? "held" : ("FAILED: " + verdict.reason).c_str());
     std::fflush(stdout);
     PrintWarningsNow(record.phase);
     search.Report(*rate, verdict.held);
@@ -459,11 +464,17 @@ int Step(const std::string& target, const Mix& mix) {
               absl::GetFlag(FLAGS_step_factor), AllowedCpuList().c_str(), LoadAverage().c_str());
   std::fflush(stdout);
   std::vector<StepRun> runs;
-  runs.push_back(StepSearchOn(**driver, MethodName(judged) == std::string("health") ? "health" : mix.ToString(), mix,
-                              judged, give_up_at));
+  // A single-method mix is named by its method, a real mix "mix".
+  std::string name = "mix";
+  for (int m = 0; m < kNumMethods; ++m) {
+    if (mix.Share(static_cast<Method>(m)) >= 1.0) name = MethodName(static_cast<Method>(m));
+  }
+  runs.push_back(StepSearchOn(**driver, name, mix, judged, absl::GetFlag(FLAGS_step_start), give_up_at));
   if (absl::GetFlag(FLAGS_baseline) && judged != Method::kHealth) {
     std::printf("baseline: the same search on grpc.health.v1.Health/Check\n");
-    runs.push_back(StepSearchOn(**driver, "health", Mix::Only(Method::kHealth), Method::kHealth, give_up_at));
+    const double start = absl::GetFlag(FLAGS_baseline_step_start) > 0 ? absl::GetFlag(FLAGS_baseline_step_start)
+                                                                       : absl::GetFlag(FLAGS_step_start);
+    runs.push_back(StepSearchOn(**driver, "health", Mix::Only(Method::kHealth), Method::kHealth, start, give_up_at));
   }
   std::printf("\n");
   for (const StepRun& run : runs) std::printf("%s", FormatSteps(run).c_str());

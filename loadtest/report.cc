@@ -1,6 +1,7 @@
 #include "loadtest/report.h"
 
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <fstream>
 
@@ -386,18 +387,44 @@ Plot ThroughputOverTimePlot(const PhaseResult& phase) {
 
 Plot ServerMemoryPlot(const PhaseResult& phase) {
   Plot plot;
-  plot.title = absl::StrCat(phase.spec.name, ": server resident memory and CPU");
+  plot.title = absl::StrCat(phase.spec.name, ": server resident memory (RSS)");
   plot.x_label = "seconds since the measured window began";
-  plot.y_label = "RSS, MiB  /  CPU, % of one core";
+  plot.y_label = "RSS, MiB";
   PlotSeries rss{"RSS MiB", "#8c564b", ""};
-  PlotSeries cpu{"CPU %", "#17becf", "3,3"};
+  double lo = std::numeric_limits<double>::infinity();
+  double hi = 0;
   for (const IntervalStats& i : phase.series) {
     if (i.server_rss_bytes == 0) continue;
-    rss.points.emplace_back(i.t_s, i.server_rss_bytes / 1048576.0);
-    cpu.points.emplace_back(i.t_s, 100 * i.server_cpu_cores);
+    const double mib = i.server_rss_bytes / 1048576.0;
+    rss.points.emplace_back(i.t_s, mib);
+    lo = std::min(lo, mib);
+    hi = std::max(hi, mib);
+  }
+  if (hi > 0) {
+    // Not zero-based: a growth of a few percent must be visible. At least +-5 % around the data.
+    const double mid = (lo + hi) / 2;
+    plot.y_min = std::min(lo, mid * 0.95);
+    plot.y_max = std::max(hi, mid * 1.05);
+    if (phase.server_rss_start > 0) {
+      plot.hlines.emplace_back(phase.server_rss_start / 1048576.0 * 1.05, "start +5 %");
+    }
   }
   plot.series.push_back(std::move(rss));
+  return plot;
+}
+
+Plot ServerCpuPlot(const PhaseResult& phase) {
+  Plot plot;
+  plot.title = absl::StrCat(phase.spec.name, ": server CPU and client CPU");
+  plot.x_label = "seconds since the measured window began";
+  plot.y_label = "CPU, % of one core";
+  PlotSeries cpu{"server CPU %", "#17becf", ""};
+  for (const IntervalStats& i : phase.series) {
+    if (i.server_rss_bytes == 0) continue;
+    cpu.points.emplace_back(i.t_s, 100 * i.server_cpu_cores);
+  }
   plot.series.push_back(std::move(cpu));
+  plot.hlines.emplace_back(100 * phase.client_cpu_cores, "client CPU % (phase mean)");
   return plot;
 }
 
@@ -417,7 +444,9 @@ Plot PercentilePlot(const std::vector<const PhaseResult*>& phases, const std::st
     for (int m = 0; m < kNumMethods; ++m) {
       const Histogram& h = phase->methods[m].latency;
       if (h.count() == 0) continue;
-      PlotSeries s{absl::StrCat(phase->spec.name, " ", MethodName(static_cast<Method>(m))),
+      const std::string method = MethodName(static_cast<Method>(m));
+      const bool named = phase->spec.name.find(method) != std::string::npos;
+      PlotSeries s{named ? phase->spec.name : absl::StrCat(phase->spec.name, " ", method),
                    kPhaseColors[color++ % std::size(kPhaseColors)], ""};
       for (const Histogram::Point& p : h.PercentileDistribution(8)) {
         const double q = std::min(p.quantile, 1.0 - 1.0 / static_cast<double>(h.count()));

@@ -68,6 +68,7 @@ void WriteStepRunJson(JsonWriter& json, const StepRun& run);
 Plot LatencyOverTimePlot(const PhaseResult& phase);
 Plot ThroughputOverTimePlot(const PhaseResult& phase);
 Plot ServerMemoryPlot(const PhaseResult& phase);  // empty series when not sampled
+Plot ServerCpuPlot(const PhaseResult& phase);
 // Percentile distribution of every (phase, method) with traffic, on the usual HDR axis.
 Plot PercentilePlot(const std::vector<const PhaseResult*>& phases, const std::string& title);
 // p99 against the target rate, one line per step run, with the p99 target.

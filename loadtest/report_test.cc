@@ -91,13 +91,14 @@ TEST(ReportTest, PhaseJsonCarriesPercentilesAndErrors) {
 TEST(ReportTest, ChartsRender) {
   const PhaseResult p = SamplePhase();
   const std::string svg = RenderSvg({LatencyOverTimePlot(p), ThroughputOverTimePlot(p), ServerMemoryPlot(p),
-                                     PercentilePlot({&p}, "a <title> & more")});
+                                     ServerCpuPlot(p), PercentilePlot({&p}, "a <title> & more")});
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("</svg>"), std::string::npos);
   EXPECT_NE(svg.find("a &lt;title&gt; &amp; more"), std::string::npos);
   // recommend p50/p99/max + throughput (only recommend has per-second traffic) + RSS + CPU +
   // 2 percentile lines.
-  EXPECT_EQ(Count(svg, "<polyline"), 3 + 1 + 2 + 2);
+  EXPECT_EQ(Count(svg, "<polyline"), 3 + 1 + 1 + 1 + 2);
+  EXPECT_NE(svg.find("start +5 %"), std::string::npos);
   EXPECT_NE(svg.find("99%"), std::string::npos);
 }
 

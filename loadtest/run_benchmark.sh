@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# The recd load benchmark of issue 7, in one command:
+#
+#   loadtest/run_benchmark.sh            full run (about 35 minutes, 10 of them the soak)
+#   loadtest/run_benchmark.sh --quick    small catalogue, short steps, 30 s soak (about 6 minutes)
+#   loadtest/run_benchmark.sh --no-soak  everything but the soak
+#
+# It builds recd and recload (Release), then for a 100k-item catalogue:
+#   1. starts recd on a fresh data dir (durable writes, exact scorer, pure_svd rank 64, one scan
+#      thread per request), loads 100k users / 100k items / ~3M interactions and trains;
+#   2. pins recd to the server CPU(s) and recload to the client CPU(s) (taskset);
+#   3. Recommend at 1,000/s (target: p99 <= 1 ms);
+#   4. the mix (recommend 70, batch 5, similar 15, log 10) at a fixed rate, and the health check
+#      at the same rate (the gRPC floor);
+#   5. step searches (p99 <= 5 ms): Recommend alone with the health-check baseline, then the mix;
+#   6. LogInteractions, closed loop, batch 1 and 100 (acknowledged interactions per second);
+#   7. the soak: the mix at 80 % of its highest rate for 10 minutes, server RSS sampled from /proc;
+# then a 10k-item catalogue on a second server: Recommend's highest rate against the health
+# floor. It ends with the table of issue-7 targets, met or missed.
+#
+# Environment:
+#   RECD_LOAD_BUILD_DIR     build folder (default <repo>/build-load)
+#   RECD_BENCH_SERVER_CPUS  CPUs of recd while measuring (default 0)
+#   RECD_BENCH_CLIENT_CPUS  CPUs of recload (default 1)
+#   RECD_BENCH_OUT          result folder (default <build>/loadbench-<date>)
+#   RECD_BENCH_MIX_RATE     rate of the fixed-rate mix run (default 500/s)
+#   RECD_BENCH_SOAK         soak duration (default 10m; 30s with --quick)
+# Needs: taskset (util-linux), jq. Run it on a quiet machine: the table reports the load average.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${RECD_LOAD_BUILD_DIR:-$root/build-load}"
+server_cpus="${RECD_BENCH_SERVER_CPUS:-0}"
+client_cpus="${RECD_BENCH_CLIENT_CPUS:-1}"
+mix_rate="${RECD_BENCH_MIX_RATE:-500}"
+quick=0
+soak=1
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    --no-soak) soak=0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    *) echo "run_benchmark.sh: unknown argument '$arg' (--quick, --no-soak)" >&2; exit 2 ;;
+  esac
+done
+for tool in taskset jq; do
+  command -v "$tool" >/dev/null || { echo "run_benchmark.sh: needs $tool (apt-get install ${tool/taskset/util-linux})" >&2; exit 2; }
+done
+
+if [[ $quick == 1 ]]; then
+  users=20000; items=20000; interactions=400000
+  small_users=10000; small_items=10000; small_interactions=200000
+  run_time=10s; warmup=3s; step_time=4s; step_warmup=1s; log_time=8s
+  soak_time="${RECD_BENCH_SOAK:-30s}"
+else
+  users=100000; items=100000; interactions=3000000
+  small_users=10000; small_items=10000; small_interactions=300000
+  run_time=30s; warmup=5s; step_time=10s; step_warmup=2s; log_time=20s
+  soak_time="${RECD_BENCH_SOAK:-10m}"
+fi
+
+out="${RECD_BENCH_OUT:-$build/loadbench-$(date +%Y%m%d-%H%M%S)}"
+mkdir -p "$out"
+echo "== building recd and recload in $build (Release)"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j2 --target recd recload >/dev/null
+recd_bin="$build/server/recd"
+recload_bin="$build/loadtest/recload"
+
+server_pid=""
+data_dir=""
+stop_server() {
+  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 300); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$server_pid" 2>/dev/null && kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  server_pid=""
+  if [[ -n "$data_dir" && -d "$data_dir" ]]; then rm -rf "$data_dir"; fi
+  data_dir=""
+}
+trap stop_server EXIT INT TERM
+
+# start_server NAME: recd on a fresh data dir, all CPUs (training uses both), port in $port.
+start_server() {
+  local name="$1"
+  data_dir="$(mktemp -d "$build/loadbench-data.XXXXXX")"
+  rm -f "$out/$name.port"
+  "$recd_bin" --data_dir="$data_dir" --listen=127.0.0.1:0 --port_file="$out/$name.port" \
+    --models=popularity,pure_svd --model_params=pure_svd.rank=64 --scorer_threads=1 \
+    --sync_writes=true --log_level=warning >"$out/$name.server.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 600); do
+    [[ -s "$out/$name.port" ]] && break
+    kill -0 "$server_pid" 2>/dev/null || { echo "recd exited; log:"; tail -20 "$out/$name.server.log"; exit 1; }
+    sleep 0.1
+  done
+  [[ -s "$out/$name.port" ]] || { echo "recd did not report a port within 60 s" >&2; exit 1; }
+  port="$(cat "$out/$name.port")"
+  echo "== recd ($name) pid $server_pid on 127.0.0.1:$port, data $data_dir ($(df -T "$data_dir" | awk 'NR==2 {print $2}'))"
+}
+
+# pin_server: every thread of recd onto the server CPUs (new threads inherit the mask).
+pin_server() { taskset -a -p -c "$server_cpus" "$server_pid" >/dev/null; }
+
+recload() {
+  taskset -c "$client_cpus" "$recload_bin" --target="127.0.0.1:$port" --server_pid="$server_pid" "$@"
+}
+
+echo "== machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== core split while measuring: recd on CPU(s) $server_cpus, recload on CPU(s) $client_cpus"
+echo "== results in $out"
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- 100k x 64 -------------------------------------------------------------------------------
+start_server big
+common=(--users="$users" --items="$items")
+taskset -c 0-"$(( $(nproc) - 1 ))" "$recload_bin" populate --target="127.0.0.1:$port" "${common[@]}" \
+  --interactions="$interactions" --out="$out/big-populate"
+pin_server
+
+echo; echo "== Recommend at 1,000/s (open loop)"
+recload run "${common[@]}" --mix=recommend --rate=1000 --warmup="$warmup" --duration="$run_time" \
+  --label="recommend 1000/s" --out="$out/recommend-1000"
+
+echo; echo "== the mix at $mix_rate/s, then the health check at the same rate"
+mix="recommend:70,batch:5,similar:15,log:10"
+recload run "${common[@]}" --mix="$mix" --rate="$mix_rate" --warmup="$warmup" --duration="$run_time" \
+  --baseline --label="mix $mix_rate/s" --out="$out/mix"
+
+echo; echo "== step search: Recommend, p99 <= 5 ms (baseline: health check)"
+recload step "${common[@]}" --mix=recommend --p99_target=5ms --step_start=250 --step_factor=1.4 \
+  --baseline --baseline_step_start=2000 --step_warmup="$step_warmup" --step_duration="$step_time" \
+  --out="$out/step-recommend"
+
+echo; echo "== step search: the mix, p99 of Recommend <= 5 ms"
+recload step "${common[@]}" --mix="$mix" --step_method=recommend --p99_target=5ms --step_start=250 \
+  --step_factor=1.4 --step_warmup="$step_warmup" --step_duration="$step_time" --out="$out/step-mix"
+
+for batch in 1 100; do
+  echo; echo "== LogInteractions, batch $batch, closed loop, 64 in flight (durable writes)"
+  recload run "${common[@]}" --mix=log --log_batch="$batch" --mode=closed --concurrency=64 \
+    --warmup=2s --duration="$log_time" --deadline=10s --label="log batch $batch" --out="$out/log-$batch"
+done
+
+if [[ $soak == 1 ]]; then
+  mix_highest="$(jq -r '.highest_rate_held' "$out/step-mix.json")"
+  soak_rate="$(jq -rn --argjson h "$mix_highest" '($h * 0.8 * 10 | floor) / 10')"
+  echo; echo "== soak: the mix at $soak_rate/s (80 % of $mix_highest/s) for $soak_time"
+  if [[ "$soak_rate" == "0" ]]; then
+    echo "the mix held no rate: no soak"
+  else
+    recload run "${common[@]}" --mix="$mix" --rate="$soak_rate" --warmup=30s --duration="$soak_time" \
+      --label="soak $soak_rate/s" --out="$out/soak"
+  fi
+fi
+stop_server
+
+# ---- 10k items: Recommend against the health floor ------------------------------------------
+start_server small
+small=(--users="$small_users" --items="$small_items")
+taskset -c 0-"$(( $(nproc) - 1 ))" "$recload_bin" populate --target="127.0.0.1:$port" "${small[@]}" \
+  --interactions="$small_interactions" --out="$out/small-populate"
+pin_server
+echo; echo "== step search on 10k items: Recommend vs the health check"
+recload step "${small[@]}" --mix=recommend --p99_target=5ms --step_start=1000 --step_factor=1.4 \
+  --baseline --baseline_step_start=2000 --step_warmup="$step_warmup" --step_duration="$step_time" \
+  --out="$out/step-small"
+stop_server
+load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- the table -------------------------------------------------------------------------------
+verdict() { if [[ "$1" == "true" ]]; then echo "MET"; else echo "MISSED"; fi; }
+r1="$out/recommend-1000.json"
+p99_1000="$(jq -r '.phases[0].methods.recommend.latency_ms.p99' "$r1")"
+ach_1000="$(jq -r '.phases[0].achieved_rate' "$r1")"
+err_1000="$(jq -r '.phases[0].errors' "$r1")"
+rec_highest="$(jq -r '.highest_rate_held' "$out/step-recommend.json")"
+big_health="$(jq -r '.baseline_highest_rate_held' "$out/step-recommend.json")"
+mix_highest="$(jq -r '.highest_rate_held' "$out/step-mix.json")"
+small_rec="$(jq -r '.highest_rate_held' "$out/step-small.json")"
+small_health="$(jq -r '.baseline_highest_rate_held' "$out/step-small.json")"
+small_ratio="$(jq -r '.ratio_to_baseline' "$out/step-small.json")"
+log1="$(jq -r '.phases[0].methods.log.units_per_s' "$out/log-1.json")"
+log100="$(jq -r '.phases[0].methods.log.units_per_s' "$out/log-100.json")"
+log1_p99="$(jq -r '.phases[0].methods.log.latency_ms.p99' "$out/log-1.json")"
+log100_p99="$(jq -r '.phases[0].methods.log.latency_ms.p99' "$out/log-100.json")"
+
+echo
+echo "================================ recd load benchmark (issue 7) ================================"
+echo "catalogue ${users} users x ${items} items, pure_svd rank 64, exact scorer ($(jq -r '.server.scorer_isa' "$r1")), k=10, durable writes"
+echo "core split: recd on CPU(s) $server_cpus, recload on CPU(s) $client_cpus (taskset); load average at start $load_start, at end $load_end"
+printf '%-58s %-40s %s\n' "target" "measured" "verdict"
+printf '%-58s %-40s %s\n' "Recommend p99 <= 1 ms at 1,000/s (100k x 64)" \
+  "$(printf 'p99 %.3f ms, %.0f/s achieved, %s errors' "$p99_1000" "$ach_1000" "$err_1000")" \
+  "$(verdict "$(jq -rn --argjson p "$p99_1000" --argjson e "$err_1000" --argjson a "$ach_1000" '$p <= 1 and $e == 0 and $a >= 950')")"
+printf '%-58s %-40s %s\n' "Recommend highest rate with p99 <= 5 ms (100k x 64)" "$(printf '%.0f/s (health floor %.0f/s)' "$rec_highest" "$big_health")" "reported"
+printf '%-58s %-40s %s\n' "Mix highest rate, p99(Recommend) <= 5 ms (100k x 64)" "$(printf '%.0f/s' "$mix_highest")" "reported"
+printf '%-58s %-40s %s\n' "10k items: Recommend highest rate >= 50 % of health floor" \
+  "$(printf '%.0f/s vs %.0f/s = %.1f %%' "$small_rec" "$small_health" "$(jq -rn --argjson r "$small_ratio" '$r * 100')")" \
+  "$(verdict "$(jq -rn --argjson r "$small_ratio" '$r >= 0.5')")"
+printf '%-58s %-40s %s\n' "LogInteractions acknowledged/s, batch 1 (durable)" "$(printf '%.0f/s (p99 %.2f ms)' "$log1" "$log1_p99")" "reported"
+printf '%-58s %-40s %s\n' "LogInteractions acknowledged/s, batch 100 (durable)" "$(printf '%.0f/s (p99 %.2f ms)' "$log100" "$log100_p99")" "reported"
+if [[ $soak == 1 && -f "$out/soak.json" ]]; then
+  growth="$(jq -r '.phases[0].server_rss_growth' "$out/soak.json")"
+  soak_errors="$(jq -r '.phases[0].errors' "$out/soak.json")"
+  soak_rate="$(jq -r '.phases[0].target_rate' "$out/soak.json")"
+  soak_ach="$(jq -r '.phases[0].achieved_rate' "$out/soak.json")"
+  rss0="$(jq -r '.phases[0].server_rss_start_bytes / 1048576' "$out/soak.json")"
+  rss1="$(jq -r '.phases[0].server_rss_end_bytes / 1048576' "$out/soak.json")"
+  printf '%-58s %-40s %s\n' "Soak $soak_time at 80 % of the mix's highest rate: RSS < +5 %, 0 errors" \
+    "$(printf '%.0f/s: RSS %.0f->%.0f MiB (%+.2f %%), %s errors' "$soak_ach" "$rss0" "$rss1" "$(jq -rn --argjson g "$growth" '$g * 100')" "$soak_errors")" \
+    "$(verdict "$(jq -rn --argjson g "$growth" --argjson e "$soak_errors" '$g < 0.05 and $e == 0')")"
+fi
+if [[ $quick == 1 ]]; then echo "(--quick: smaller catalogue and shorter runs; the targets are defined on the full run)"; fi
+echo "JSON and SVG charts: $out"
