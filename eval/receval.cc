@@ -185,6 +185,7 @@ absl::Status RunRating(const MovieLensData& ml, const std::vector<ModelConfig>& 
       } else {
         ASSIGN_OR_RETURN(test, LoadRatingsWithIndex(absl::StrCat(ml.dir, "/u", f, ".test"), ml));
       }
+      base = SortByTimestamp(std::move(base));
       const std::string label = absl::StrCat("[rating u", f, "]");
       ASSIGN_OR_RETURN(Trained t, TrainTimed(config, base, label));
       ASSIGN_OR_RETURN(BiasedMfPredictor predictor, BiasedMfPredictor::Create(t.data));
@@ -271,6 +272,8 @@ absl::Status RunRecommenders(const MovieLensData& ml, const std::vector<ModelCon
     so.seed += 1;
     ASSIGN_OR_RETURN(split, StratifiedSplit(split.train, so));
   }
+  // Models see a time-ordered log, as a server's (the two-tower pools the recent history).
+  split.train = SortByTimestamp(std::move(split.train));
   Log(absl::StrFormat("[recommenders] split per %s, ratio %.2f, seed %d: %d train / %d test", by,
                       so.ratio, so.seed, split.train.interactions.size(),
                       split.test.interactions.size()));

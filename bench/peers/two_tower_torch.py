@@ -27,7 +27,7 @@ import common
 DEFAULTS = dict(dim=64, embedding_dim=64, hidden_dim=128, hidden_layers=1, history_length=50,
                 feature_buckets=1024, epochs=20, batch_size=512, learning_rate=0.005, weight_decay=0.0,
                 temperature=0.05, normalize=1, logq_weight=1.0, user_id_dropout=0.0,
-                item_id_dropout=0.0, init_std=0.05)
+                item_id_dropout=0.0, history_dropout=0.0, init_std=0.05)
 
 
 def mlp(in_dim, hidden, layers, out_dim):
@@ -72,12 +72,14 @@ class TwoTower(torch.nn.Module):
         v = self.item_mlp(torch.cat([e, f], 1))
         return torch.nn.functional.normalize(v, dim=1) if self.p["normalize"] else v
 
-    def user_vectors(self, users, hist_index, hist_count, exclude=None, id_mask=None):
+    def user_vectors(self, users, hist_index, hist_count, exclude=None, id_mask=None, hist_keep=None):
+        pad = self.hist.padding_idx
+        if exclude is not None:  # the example's own item leaves the pool
+            hist_index = hist_index.masked_fill(hist_index == exclude.unsqueeze(1), pad)
+        if hist_keep is not None:  # history dropout: a random part of the pool per example
+            hist_index = hist_index.masked_fill(~hist_keep, pad)
         s = self.hist(hist_index).sum(1)  # B x de
-        count = hist_count.clone().float()
-        if exclude is not None:  # target items that are in the pooled history (else padding)
-            s = s - self.hist(exclude)
-            count = count - (exclude != self.hist.padding_idx).float()
+        count = (hist_index != pad).sum(1).float()
         pooled = s / count.clamp(min=1.0).unsqueeze(1)
         e = self.user_id(users)
         if id_mask is not None:
@@ -123,12 +125,10 @@ def main():
         for u, h in enumerate(recent):
             hist_index[u, :len(h)] = h
             hist_count[u] = len(h)
-        recent_sets = [set(h) for h in recent]
         # Examples: distinct (user, item) pairs, user-major, items ascending.
         pairs = sorted(set(zip(tu.tolist(), ti.tolist())))
         ex_user = np.array([u for u, _ in pairs], dtype=np.int64)
         ex_item = np.array([i for _, i in pairs], dtype=np.int64)
-        ex_exclude = np.array([i if i in recent_sets[u] else n_items for u, i in pairs], dtype=np.int64)
         counts = np.bincount(ex_item, minlength=n_items).astype(np.float64)
         log_q = np.log(np.maximum(counts, 1.0) / len(pairs)).astype(np.float32)
         # Hashed genre features, as recd: FNV-1a 64 of "c:" + name, modulo feature_buckets.
@@ -168,11 +168,11 @@ def main():
                 idx = perm[start:start + B]
                 u = torch.from_numpy(ex_user)[idx]
                 i = torch.from_numpy(ex_item)[idx]
-                ex = torch.from_numpy(ex_exclude)[idx]
                 b = len(idx)
                 umask = (torch.rand(b) >= p["user_id_dropout"]).float() if p["user_id_dropout"] > 0 else None
                 imask = (torch.rand(b) >= p["item_id_dropout"]).float() if p["item_id_dropout"] > 0 else None
-                q = model.user_vectors(u, t_hist_index[u], t_hist_count[u], ex, umask)
+                hkeep = (torch.rand(b, L) >= p["history_dropout"]) if p["history_dropout"] > 0 else None
+                q = model.user_vectors(u, t_hist_index[u], t_hist_count[u], i, umask, hkeep)
                 v = model.item_vectors(i, imask)
                 logits = q @ v.t()
                 if p["normalize"]:

@@ -1,0 +1,143 @@
+#include "core/sgemm.h"
+
+#include <immintrin.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "Eigen/Core"
+
+namespace recd {
+namespace {
+
+using SgemmFn = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
+                         float*, int64_t, bool);
+
+void SgemmPortable(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                   int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Stride = Eigen::OuterStride<>;
+  const Eigen::Map<const RowMat, 0, Stride> am(a, m, k, Stride(lda));
+  const Eigen::Map<const RowMat, 0, Stride> bm(b, k, n, Stride(ldb));
+  Eigen::Map<RowMat, 0, Stride> cm(c, m, n, Stride(ldc));
+  if (accumulate) {
+    cm.noalias() += am * bm;
+  } else {
+    cm.noalias() = am * bm;
+  }
+}
+
+// --- AVX2 + FMA ------------------------------------------------------------------------------
+// R rows x 16 columns of C per call, in registers: 2R accumulators + 2 rows of B + 1 broadcast.
+// B is read in place (row-major, 16 consecutive floats per k), A one scalar per row and k.
+// Everything below is plain C with intrinsics and internal linkage: nothing here is shared with
+// code compiled for the baseline ISA.
+
+template <int R>
+__attribute__((target("avx2,fma"))) inline void Block16(int64_t k, const float* a, int64_t lda,
+                                                        const float* b, int64_t ldb, float* c,
+                                                        int64_t ldc, bool accumulate) {
+  __m256 lo[R], hi[R];
+  for (int r = 0; r < R; ++r) {
+    lo[r] = accumulate ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
+    hi[r] = accumulate ? _mm256_loadu_ps(c + r * ldc + 8) : _mm256_setzero_ps();
+  }
+  for (int64_t p = 0; p < k; ++p) {
+    const __m256 b0 = _mm256_loadu_ps(b + p * ldb);
+    const __m256 b1 = _mm256_loadu_ps(b + p * ldb + 8);
+    for (int r = 0; r < R; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r * lda + p);
+      lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
+      hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    _mm256_storeu_ps(c + r * ldc, lo[r]);
+    _mm256_storeu_ps(c + r * ldc + 8, hi[r]);
+  }
+}
+
+template <int R>
+__attribute__((target("avx2,fma"))) inline void Block8(int64_t k, const float* a, int64_t lda,
+                                                       const float* b, int64_t ldb, float* c,
+                                                       int64_t ldc, bool accumulate) {
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = accumulate ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
+  for (int64_t p = 0; p < k; ++p) {
+    const __m256 b0 = _mm256_loadu_ps(b + p * ldb);
+    for (int r = 0; r < R; ++r) {
+      acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + r * lda + p), b0, acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) _mm256_storeu_ps(c + r * ldc, acc[r]);
+}
+
+// Columns [j, j + width) for all rows, width 16 or 8, in row blocks of 6 then 1.
+template <int W>
+__attribute__((target("avx2,fma"))) void Panel(int64_t m, int64_t k, const float* a, int64_t lda,
+                                               const float* b, int64_t ldb, float* c, int64_t ldc,
+                                               bool accumulate) {
+  int64_t i = 0;
+  for (; i + 6 <= m; i += 6) {
+    if constexpr (W == 16) {
+      Block16<6>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
+    } else {
+      Block8<6>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
+    }
+  }
+  for (; i < m; ++i) {
+    if constexpr (W == 16) {
+      Block16<1>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
+    } else {
+      Block8<1>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
+    }
+  }
+}
+
+__attribute__((target("avx2,fma"))) void SgemmAvx2(int64_t m, int64_t n, int64_t k, const float* a,
+                                                   int64_t lda, const float* b, int64_t ldb,
+                                                   float* c, int64_t ldc, bool accumulate) {
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) Panel<16>(m, k, a, lda, b + j, ldb, c + j, ldc, accumulate);
+  for (; j + 8 <= n; j += 8) Panel<8>(m, k, a, lda, b + j, ldb, c + j, ldc, accumulate);
+  for (; j < n; ++j) {  // fewer than 8 columns left: one dot product per entry
+    for (int64_t i = 0; i < m; ++i) {
+      float s = accumulate ? c[i * ldc + j] : 0.0f;
+      for (int64_t p = 0; p < k; ++p) s += a[i * lda + p] * b[p * ldb + j];
+      c[i * ldc + j] = s;
+    }
+  }
+}
+
+SgemmFn Choose() {
+  const char* env = std::getenv("RECD_SGEMM");
+  const bool forced_portable = env != nullptr && std::strcmp(env, "portable") == 0;
+  __builtin_cpu_init();
+  if (!forced_portable && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    return SgemmAvx2;
+  }
+  return SgemmPortable;
+}
+
+SgemmFn Kernel() {
+  static const SgemmFn fn = Choose();
+  return fn;
+}
+
+}  // namespace
+
+void Sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+           int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    if (!accumulate) {
+      for (int64_t i = 0; i < m; ++i) std::memset(c + i * ldc, 0, sizeof(float) * n);
+    }
+    return;
+  }
+  Kernel()(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+}
+
+std::string SgemmKernelName() { return Kernel() == SgemmPortable ? "portable" : "avx2"; }
+
+}  // namespace recd
