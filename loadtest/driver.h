@@ -31,12 +31,15 @@ int64_t NowNs();
 
 struct ClientOptions {
   std::string target;           // must be loopback (CheckLoopbackTarget)
-  int channels = 4;             // separate connections
-  int threads = 2;              // completion-queue worker threads
+  int channels = 2;             // separate connections
+  int threads = 0;              // completion-queue worker threads (0 = one per allowed CPU)
   absl::Duration deadline = absl::Seconds(2);  // per call
   int max_in_flight = 20000;    // open loop: a request due while this many are outstanding is
                                 // not sent and counts as an error ("CLIENT_IN_FLIGHT_LIMIT")
   pid_t server_pid = 0;         // when > 0, its RSS and CPU are sampled every interval
+  // Busy-wait instead of sleeping when the next send or completion is expected within this
+  // many nanoseconds (0 = always sleep). Spinning trades client CPU for fewer wake-ups.
+  int64_t spin_ns = 20000;
 };
 
 // One measured run at one load level.
