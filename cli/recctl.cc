@@ -25,6 +25,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/text_import.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "recd/v1/recommender.grpc.pb.h"
 
@@ -454,6 +455,21 @@ int CmdCheckpoint(const std::map<std::string, std::string>& f, const std::vector
   return 0;
 }
 
+int CmdHealth(const std::map<std::string, std::string>& f, const std::vector<std::string>&) {
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(ServerAddress(f), grpc::InsecureChannelCredentials()));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(Get(f, "service"));
+  grpc::ClientContext context;
+  SetDeadline(&context, f);
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status = stub->Check(&context, request, &response);
+  if (!status.ok()) return Fail(status, f);
+  const bool serving = response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  std::printf("%s\n", serving ? "SERVING" : grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status()).c_str());
+  return serving ? 0 : 1;
+}
+
 // Draws "[=====>    ]  45%  45,000 lines  30,000/s" on stderr when it is a terminal, else prints
 // a line every 10%.
 class ProgressBar {
@@ -613,6 +629,8 @@ std::vector<Command> Commands() {
        {{"model", "model name (required)"}, {"version", "version (default: the previous one)"}}, CmdRollback},
       {"checkpoint", "Write a consistent copy of the store on the server's disk.", "--path=/abs/folder",
        {{"path", "absolute folder that does not exist yet (required)"}}, CmdCheckpoint},
+      {"health", "Check the gRPC health service; exit 0 only when SERVING (for probes).", "[--service=NAME]",
+       {{"service", "service name (default: the whole server)"}}, CmdHealth},
       {"import", "Import interactions from a MovieLens u.data file or a CSV file.", "FILE [--format=movielens|csv]",
        {{"format", "movielens (tab-separated user item rating unix_seconds) or csv (header "
                    "user_id,item_id[,event][,value][,timestamp_ms]); default from the file name"},

@@ -451,6 +451,8 @@ absl::Status Engine::TrainNow(const recd::v1::TrainNowRequest& request,
     }
     models.push_back(request.models(i));
   }
+  // A call without a deadline waits at most a day (time_point::max would overflow the wait).
+  deadline = std::min(deadline, std::chrono::system_clock::now() + std::chrono::hours(24));
   std::shared_future<std::vector<TrainResult>> done = trainer_->Enqueue(models);
   if (!request.wait()) {
     if (models.empty()) {

@@ -62,6 +62,10 @@ ABSL_FLAG(int, max_batch_interactions, static_cast<int>(kLimits.max_batch_intera
 ABSL_FLAG(int, max_batch_users, static_cast<int>(kLimits.max_batch_users),
           "Most users in one RecommendBatch call.");
 ABSL_FLAG(std::string, log_level, "info", "Minimum log level: debug, info, warning, error.");
+ABSL_FLAG(std::string, metrics_listen, kDefaults.metrics_listen,
+          "Prometheus metrics address (host:port, port 0 = any free port), served at /metrics; empty = off.");
+ABSL_FLAG(double, request_log_sample_rate, kDefaults.request_log_sample_rate,
+          "Share of requests logged, one line each (0 = off, 1 = all). Server-side failures are always logged.");
 
 namespace {
 
@@ -123,6 +127,12 @@ int main(int argc, char** argv) {
   }
   if (!(options.recent_half_life_seconds > 0) || options.retrain_interval_seconds < 0) {
     std::fprintf(stderr, "recd: error: --recent_half_life_seconds must be > 0 and --retrain_interval_seconds >= 0\n");
+    return 2;
+  }
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.request_log_sample_rate = absl::GetFlag(FLAGS_request_log_sample_rate);
+  if (!(options.request_log_sample_rate >= 0 && options.request_log_sample_rate <= 1)) {
+    std::fprintf(stderr, "recd: error: --request_log_sample_rate must be in [0, 1]\n");
     return 2;
   }
   options.limits.max_k = absl::GetFlag(FLAGS_max_k);

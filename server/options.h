@@ -70,6 +70,10 @@ struct ServerOptions {
   double exploration_share = 0.1;
   // Half-life of the recent-popularity counts used to rank those items.
   double recent_half_life_seconds = 3600;
+  // Prometheus exposer address (host:port, port 0 = any free port); empty disables metrics.
+  std::string metrics_listen = "127.0.0.1:9464";
+  // Share of requests logged (one line each), 0..1. Server-side failures are always logged.
+  double request_log_sample_rate = 0.0;
   // fsync each write before acknowledging it. Off only for benchmarks.
   bool sync_writes = true;
   // Seed of training (deterministic models for a given log).

@@ -12,7 +12,9 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "server/demo.h"
 #include "server/engine.h"
+#include "prometheus/exposer.h"
 #include "server/logging.h"
+#include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/service.h"
 #include "server/trainer.h"
@@ -39,6 +41,10 @@ class RecdServerImpl : public RecdServer {
   std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<Trainer> trainer_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Metrics> metrics_;
+  std::shared_ptr<StateCollector> state_collector_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int metrics_port_ = 0;
   std::unique_ptr<RecommenderService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   // Periodic upkeep off the request path (Engine::Maintain), about once a second.
@@ -77,6 +83,8 @@ absl::Status RecdServerImpl::Init() {
   trainer_options.gate_enabled = options_.gate_tolerance >= 0;
   trainer_options.gate_tolerance = options_.gate_tolerance;
   trainer_options.gate_min_users = options_.gate_min_users;
+  metrics_ = std::make_unique<Metrics>();
+  trainer_options.on_result = [metrics = metrics_.get()](const TrainResult& r) { metrics->CountTraining(r); };
   trainer_ = std::make_unique<Trainer>(store_.get(), registry_.get(), trainer_options);
   engine_ = std::make_unique<Engine>(options_, store_.get(), registry_.get(), trainer_.get(),
                                      Clock::Real());
@@ -95,7 +103,20 @@ absl::Status RecdServerImpl::Init() {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  service_ = std::make_unique<RecommenderService>(engine_.get());
+  if (!options_.metrics_listen.empty()) {
+    state_collector_ = std::make_shared<StateCollector>(store_.get(), registry_.get(), Clock::Real());
+    try {
+      exposer_ = std::make_unique<prometheus::Exposer>(options_.metrics_listen, /*num_threads=*/1);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", options_.metrics_listen,
+                                                 " (--metrics_listen): ", e.what()));
+    }
+    exposer_->RegisterCollectable(metrics_->registry());
+    exposer_->RegisterCollectable(state_collector_);
+    const std::vector<int> ports = exposer_->GetListeningPorts();
+    metrics_port_ = ports.empty() ? 0 : ports[0];
+  }
+  service_ = std::make_unique<RecommenderService>(engine_.get(), metrics_.get(), options_.request_log_sample_rate);
   grpc::ServerBuilder builder;
   // gRPC enables SO_REUSEPORT by default, which would let a second server silently share the
   // port; a port already in use must be a startup error instead.
@@ -123,10 +144,12 @@ absl::Status RecdServerImpl::Init() {
   }
   if (!options_.port_file.empty()) {
     const std::string tmp = options_.port_file + ".tmp";
-    std::ofstream(tmp) << port_ << "\n";
+    // Line 1: the gRPC port; line 2: the metrics port (0 when metrics are off).
+    std::ofstream(tmp) << port_ << "\n" << metrics_port_ << "\n";
     std::rename(tmp.c_str(), options_.port_file.c_str());
   }
   const storage::StoreStats now = store_->GetStats();
+  if (metrics_port_ > 0) RECD_LOG(kInfo, "server", "metrics on port ", metrics_port_, " at /metrics");
   RECD_LOG(kInfo, "server", "serving on port ", port_, " (data: ", options_.data_dir, ", ",
            now.num_users, " users, ", now.num_items, " items, ", now.num_interactions,
            " interactions)");
@@ -166,6 +189,8 @@ void RecdServerImpl::Shutdown() {
     stop_maintenance_.Notify();
     maintenance_.join();
   }
+  exposer_.reset();  // scrapes read the store: stop them before it closes
+  state_collector_.reset();
   engine_.reset();
   trainer_.reset();
   store_.reset();  // flushes and closes RocksDB

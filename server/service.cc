@@ -1,95 +1,129 @@
 #include "server/service.h"
 
+#include <cmath>
+
+#include "absl/strings/str_format.h"
+#include "server/logging.h"
 #include "server/status_util.h"
 
 namespace recd::server {
 namespace {
 
-// A call whose client already gave up is not worth starting.
-#define RECD_RETURN_IF_CANCELLED(context)                                            \
-  do {                                                                               \
-    if ((context)->IsCancelled()) {                                                  \
-      return grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled by the client"); \
-    }                                                                                \
-  } while (false)
+// The client's x-request-id when it sent one (cut to 64 bytes), else a process-unique id.
+std::string RequestId(const grpc::ServerContext& context, uint64_t call_number) {
+  auto it = context.client_metadata().find("x-request-id");
+  if (it != context.client_metadata().end()) {
+    std::string id(it->second.data(), std::min<size_t>(it->second.size(), 64));
+    for (char& c : id) {
+      if (c < 0x21 || c > 0x7e) c = '_';
+    }
+    return id;
+  }
+  return absl::StrFormat("%08x-%x", static_cast<uint32_t>(getpid()), call_number);
+}
+
+bool IsServerFault(grpc::StatusCode code) {
+  return code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::DATA_LOSS ||
+         code == grpc::StatusCode::UNKNOWN || code == grpc::StatusCode::UNAVAILABLE;
+}
 
 }  // namespace
 
-grpc::Status RecommenderService::Recommend(grpc::ServerContext* context,
-                                           const recd::v1::RecommendRequest* request,
+grpc::Status RecommenderService::Handle(Method method, grpc::ServerContext* context,
+                                        const std::function<absl::Status()>& body) {
+  std::optional<Metrics::Call> call;
+  if (metrics_ != nullptr) call.emplace(metrics_, method);
+  const uint64_t n = calls_.fetch_add(1);
+  grpc::Status status;
+  if (context->IsCancelled()) {
+    status = grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled by the client");
+  } else {
+    status = ToGrpcStatus(body());
+  }
+  if (call.has_value()) call->Finish(status.error_code());
+  // Sampling by call number: deterministic, no RNG on the request path.
+  const bool sampled = request_log_sample_rate_ > 0 &&
+                       std::floor((n + 1) * request_log_sample_rate_) > std::floor(n * request_log_sample_rate_);
+  if (sampled || IsServerFault(status.error_code())) {
+    LogLine(IsServerFault(status.error_code()) ? LogLevel::kWarning : LogLevel::kInfo, "request",
+            absl::StrFormat("method=%s code=%s duration_ms=%.3f%s%s", MethodName(method),
+                            CodeName(status.error_code()), call.has_value() ? call->ElapsedSeconds() * 1e3 : 0.0,
+                            status.ok() ? "" : " message=", status.error_message()),
+            RequestId(*context, n));
+  }
+  return status;
+}
+
+grpc::Status RecommenderService::Recommend(grpc::ServerContext* context, const recd::v1::RecommendRequest* request,
                                            recd::v1::RecommendResponse* response) {
-  RECD_RETURN_IF_CANCELLED(context);
-  return ToGrpcStatus(engine_->Recommend(*request, response));
+  return Handle(Method::kRecommend, context, [&] { return engine_->Recommend(*request, response); });
 }
 
 grpc::Status RecommenderService::RecommendBatch(grpc::ServerContext* context,
                                                 const recd::v1::RecommendBatchRequest* request,
                                                 recd::v1::RecommendBatchResponse* response) {
-  RECD_RETURN_IF_CANCELLED(context);
-  return ToGrpcStatus(engine_->RecommendBatch(*request, response));
+  return Handle(Method::kRecommendBatch, context, [&] { return engine_->RecommendBatch(*request, response); });
 }
 
 grpc::Status RecommenderService::SimilarItems(grpc::ServerContext* context,
                                               const recd::v1::SimilarItemsRequest* request,
                                               recd::v1::SimilarItemsResponse* response) {
-  RECD_RETURN_IF_CANCELLED(context);
-  return ToGrpcStatus(engine_->SimilarItems(*request, response));
+  return Handle(Method::kSimilarItems, context, [&] { return engine_->SimilarItems(*request, response); });
 }
 
 grpc::Status RecommenderService::LogInteractions(grpc::ServerContext* context,
                                                  const recd::v1::LogInteractionsRequest* request,
                                                  recd::v1::LogInteractionsResponse* response) {
-  RECD_RETURN_IF_CANCELLED(context);
-  return ToGrpcStatus(engine_->LogInteractions(*request, response));
+  return Handle(Method::kLogInteractions, context, [&] {
+    absl::Status s = engine_->LogInteractions(*request, response);
+    if (metrics_ != nullptr) {
+      if (s.ok()) {
+        metrics_->CountIngested(response->accepted());
+      } else {
+        metrics_->CountRejected(request->interactions_size(), static_cast<grpc::StatusCode>(s.code()));
+      }
+    }
+    return s;
+  });
 }
 
-grpc::Status RecommenderService::UpsertItems(grpc::ServerContext* context,
-                                             const recd::v1::UpsertItemsRequest* request,
+grpc::Status RecommenderService::UpsertItems(grpc::ServerContext* context, const recd::v1::UpsertItemsRequest* request,
                                              recd::v1::UpsertItemsResponse* response) {
-  RECD_RETURN_IF_CANCELLED(context);
-  return ToGrpcStatus(engine_->UpsertItems(*request, response));
+  return Handle(Method::kUpsertItems, context, [&] { return engine_->UpsertItems(*request, response); });
 }
 
-grpc::Status RecommenderService::DeleteItem(grpc::ServerContext* context,
-                                            const recd::v1::DeleteItemRequest* request,
+grpc::Status RecommenderService::DeleteItem(grpc::ServerContext* context, const recd::v1::DeleteItemRequest* request,
                                             recd::v1::DeleteItemResponse*) {
-  RECD_RETURN_IF_CANCELLED(context);
-  return ToGrpcStatus(engine_->DeleteItem(*request));
+  return Handle(Method::kDeleteItem, context, [&] { return engine_->DeleteItem(*request); });
 }
 
-grpc::Status RecommenderService::DeleteUser(grpc::ServerContext* context,
-                                            const recd::v1::DeleteUserRequest* request,
+grpc::Status RecommenderService::DeleteUser(grpc::ServerContext* context, const recd::v1::DeleteUserRequest* request,
                                             recd::v1::DeleteUserResponse* response) {
-  RECD_RETURN_IF_CANCELLED(context);
-  return ToGrpcStatus(engine_->DeleteUser(*request, response));
+  return Handle(Method::kDeleteUser, context, [&] { return engine_->DeleteUser(*request, response); });
 }
 
 grpc::Status RecommenderService::GetModelInfo(grpc::ServerContext* context,
                                               const recd::v1::GetModelInfoRequest* request,
                                               recd::v1::GetModelInfoResponse* response) {
-  RECD_RETURN_IF_CANCELLED(context);
-  return ToGrpcStatus(engine_->GetModelInfo(*request, response));
+  return Handle(Method::kGetModelInfo, context, [&] { return engine_->GetModelInfo(*request, response); });
 }
 
-grpc::Status RecommenderService::TrainNow(grpc::ServerContext* context,
-                                          const recd::v1::TrainNowRequest* request,
+grpc::Status RecommenderService::TrainNow(grpc::ServerContext* context, const recd::v1::TrainNowRequest* request,
                                           recd::v1::TrainNowResponse* response) {
-  RECD_RETURN_IF_CANCELLED(context);
-  return ToGrpcStatus(engine_->TrainNow(*request, context->deadline(), response));
+  return Handle(Method::kTrainNow, context,
+                [&] { return engine_->TrainNow(*request, context->deadline(), response); });
 }
 
 grpc::Status RecommenderService::RollbackModel(grpc::ServerContext* context,
                                                const recd::v1::RollbackModelRequest* request,
                                                recd::v1::RollbackModelResponse* response) {
-  RECD_RETURN_IF_CANCELLED(context);
-  return ToGrpcStatus(engine_->RollbackModel(*request, response));
+  return Handle(Method::kRollbackModel, context, [&] { return engine_->RollbackModel(*request, response); });
 }
 
 grpc::Status RecommenderService::CreateCheckpoint(grpc::ServerContext* context,
                                                   const recd::v1::CreateCheckpointRequest* request,
                                                   recd::v1::CreateCheckpointResponse* response) {
-  RECD_RETURN_IF_CANCELLED(context);
-  return ToGrpcStatus(engine_->CreateCheckpoint(*request, response));
+  return Handle(Method::kCreateCheckpoint, context, [&] { return engine_->CreateCheckpoint(*request, response); });
 }
 
 }  // namespace recd::server

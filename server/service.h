@@ -3,14 +3,21 @@
 #ifndef RECD_SERVER_SERVICE_H_
 #define RECD_SERVER_SERVICE_H_
 
+#include <atomic>
+#include <functional>
+
 #include "recd/v1/recommender.grpc.pb.h"
 #include "server/engine.h"
+#include "server/metrics.h"
 
 namespace recd::server {
 
 class RecommenderService final : public recd::v1::Recommender::Service {
  public:
-  explicit RecommenderService(Engine* engine) : engine_(engine) {}
+  // `metrics` may be null. A share `request_log_sample_rate` (0..1) of calls is logged, one line
+  // each; server-side failures (internal, data loss, unavailable, unknown) are always logged.
+  RecommenderService(Engine* engine, Metrics* metrics, double request_log_sample_rate)
+      : engine_(engine), metrics_(metrics), request_log_sample_rate_(request_log_sample_rate) {}
 
   grpc::Status Recommend(grpc::ServerContext* context, const recd::v1::RecommendRequest* request,
                          recd::v1::RecommendResponse* response) override;
@@ -42,7 +49,13 @@ class RecommenderService final : public recd::v1::Recommender::Service {
                                 recd::v1::CreateCheckpointResponse* response) override;
 
  private:
+  // Runs one handler body: cancellation check, metrics, status conversion, request logging.
+  grpc::Status Handle(Method method, grpc::ServerContext* context, const std::function<absl::Status()>& body);
+
   Engine* const engine_;
+  Metrics* const metrics_;
+  const double request_log_sample_rate_;
+  std::atomic<uint64_t> calls_{0};
 };
 
 }  // namespace recd::server

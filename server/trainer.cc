@@ -173,6 +173,9 @@ std::vector<TrainResult> Trainer::Run(const std::vector<std::string>& requested)
     }
   }
   busy_ = false;
+  if (options_.on_result) {
+    for (const TrainResult& r : results) options_.on_result(r);
+  }
   return results;
 }
 

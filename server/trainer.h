@@ -70,6 +70,8 @@ struct TrainerOptions {
 
   // Test hook: applied to every trained candidate before validation (e.g. to break it).
   std::function<void(ModelData&)> candidate_hook;
+  // Called with every model's result at the end of each run (metrics). May be empty.
+  std::function<void(const TrainResult&)> on_result;
 };
 
 class Trainer {

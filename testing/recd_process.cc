@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
 
@@ -85,7 +86,8 @@ absl::StatusOr<std::unique_ptr<RecdProcess>> RecdProcess::Start(const std::strin
   process->port_file_ = stem + ".port";
   std::remove(process->port_file_.c_str());
   std::vector<std::string> argv = {RecdBinary(), "--data_dir=" + data_dir, "--listen=127.0.0.1:0",
-                                   "--port_file=" + process->port_file_, "--train_threads=1", "--log_level=debug"};
+                                   "--port_file=" + process->port_file_, "--train_threads=1", "--log_level=debug",
+                                   "--metrics_listen=127.0.0.1:0"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process->pid_ = Spawn(argv, process->log_path_);
   if (process->pid_ < 0) return absl::InternalError("fork failed");
@@ -99,11 +101,14 @@ absl::StatusOr<std::unique_ptr<RecdProcess>> RecdProcess::Start(const std::strin
                                                         " during startup; log:\n",
                                                         Tail(process->ReadLog(), 4000)));  // files removed by ~RecdProcess
     }
-    std::string text = ReadFile(process->port_file_);
-    int port = 0;
-    if (!text.empty() && text.back() == '\n' && absl::SimpleAtoi(text.substr(0, text.size() - 1), &port) &&
+    // The file is renamed into place whole: "<grpc port>\n<metrics port>\n".
+    const std::string text = ReadFile(process->port_file_);
+    std::vector<std::string> lines = absl::StrSplit(text, '\n');
+    int port = 0, metrics_port = 0;
+    if (lines.size() >= 3 && absl::SimpleAtoi(lines[0], &port) && absl::SimpleAtoi(lines[1], &metrics_port) &&
         port > 0) {
       process->port_ = port;
+      process->metrics_port_ = metrics_port;
       return process;
     }
     absl::SleepFor(absl::Milliseconds(20));

@@ -31,6 +31,8 @@ class RecdProcess {
   ~RecdProcess();  // kills the process if still running
 
   int port() const { return port_; }
+  // The Prometheus exposer's port (0 when started with --metrics_listen=).
+  int metrics_port() const { return metrics_port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   pid_t pid() const { return pid_; }
   const std::string& log_path() const { return log_path_; }
@@ -50,6 +52,7 @@ class RecdProcess {
 
   pid_t pid_ = -1;
   int port_ = 0;
+  int metrics_port_ = 0;
   std::string log_path_;
   std::string port_file_;
 };

@@ -240,6 +240,10 @@ TEST(RecctlTest, ImportTrainRecommendAndErrors) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("1 interactions erased"));
 
+  r = RunCommand({recctl, "health", addr});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("SERVING"));
+
   r = RunCommand({recctl, "recommend", "--help"});
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_THAT(r.output, HasSubstr("--server"));
