@@ -4,9 +4,11 @@
 #include <cmath>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/diversity.h"
 #include "core/status_macros.h"
 #include "server/logging.h"
 #include "server/validation.h"
@@ -26,32 +28,38 @@ recd::v1::TrainOutcome ToProto(TrainResult::Outcome outcome) {
   return recd::v1::TRAIN_OUTCOME_UNSPECIFIED;
 }
 
-// Page tokens are "<offset>:<version>:<model>": opaque to clients, checked on use so a page is
-// never drawn from a different model version than the pages before it.
-std::string MakePageToken(size_t offset, const ModelMetadata& meta) {
-  return absl::StrCat(offset, ":", meta.version, ":", meta.name);
+// Page tokens are "<offset>:<pool>:<version>:<model>": opaque to clients, checked on use so a
+// page is never drawn from a different model version than the pages before it. `pool` is the
+// candidate pool of a diversified ranking (0 = none), fixed by the first page so every page cuts
+// the same ordering.
+struct PagePosition {
+  size_t offset = 0;
+  size_t pool = 0;
+};
+
+std::string MakePageToken(const PagePosition& position, const ModelMetadata& meta) {
+  return absl::StrCat(position.offset, ":", position.pool, ":", meta.version, ":", meta.name);
 }
 
-absl::StatusOr<size_t> ParsePageOffset(absl::string_view token, const ModelMetadata& meta,
-                                       size_t max_depth) {
-  if (token.empty()) return 0;
-  std::vector<absl::string_view> parts = absl::StrSplit(token, absl::MaxSplits(':', 2));
-  size_t offset = 0;
+absl::StatusOr<PagePosition> ParsePageToken(absl::string_view token, const ModelMetadata& meta, size_t max_depth) {
+  PagePosition position;
+  if (token.empty()) return position;
+  std::vector<absl::string_view> parts = absl::StrSplit(token, absl::MaxSplits(':', 3));
   uint64_t version = 0;
-  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &offset) ||
-      !absl::SimpleAtoi(parts[1], &version)) {
+  if (parts.size() != 4 || !absl::SimpleAtoi(parts[0], &position.offset) ||
+      !absl::SimpleAtoi(parts[1], &position.pool) || !absl::SimpleAtoi(parts[2], &version)) {
     return absl::InvalidArgumentError("page_token: not a token this server issued");
   }
-  if (parts[2] != meta.name || version != meta.version) {
+  if (parts[3] != meta.name || version != meta.version) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "page_token: issued for ", parts[2], " v", version, " but ", meta.name, " v", meta.version,
+        "page_token: issued for ", parts[3], " v", version, " but ", meta.name, " v", meta.version,
         " answers now; restart paging without a token"));
   }
-  if (offset > max_depth) {
+  if (position.offset > max_depth || position.pool > max_depth) {
     return absl::InvalidArgumentError(
-        absl::StrCat("page_token: offset ", offset, " is beyond the paging limit ", max_depth));
+        absl::StrCat("page_token: position beyond the paging limit ", max_depth));
   }
-  return offset;
+  return position;
 }
 
 // The vector that represents `user` for `model`: the trained row when it is up to date, else a
@@ -67,6 +75,34 @@ EmbeddingVector UserVector(const Model& model, std::optional<UserIndex> user,
   EmbeddingVector folded = model.FoldInUser(history);
   if (folded.size() == 0 && has_row) return model.UserEmbedding(*user);
   return folded;
+}
+
+// Adds the history entries that contributed most to `item`'s score (exact per-entry shares for
+// the factor models), aggregated per history item, largest |share| first.
+void AddExplanations(const Model& model, const std::vector<HistoryEntry>& history, ItemIndex item,
+                     const storage::Store& store, recd::v1::ScoredItem* out) {
+  constexpr size_t kMaxExplanations = 5;
+  const std::vector<float> contributions = model.ExplainScore(history, item);
+  if (contributions.size() != history.size()) return;  // the model cannot explain
+  absl::flat_hash_map<ItemIndex, double> per_item;
+  double total = 0.0;
+  for (size_t j = 0; j < history.size(); ++j) {
+    per_item[history[j].item] += contributions[j];
+    total += contributions[j];
+  }
+  if (total == 0.0) return;
+  std::vector<std::pair<double, ItemIndex>> shares;
+  for (const auto& [source, c] : per_item) {
+    if (c != 0.0) shares.emplace_back(c / total, source);
+  }
+  std::sort(shares.begin(), shares.end(), [](const auto& a, const auto& b) {
+    return std::fabs(a.first) > std::fabs(b.first) || (std::fabs(a.first) == std::fabs(b.first) && a.second < b.second);
+  });
+  for (size_t i = 0; i < shares.size() && i < kMaxExplanations; ++i) {
+    recd::v1::Explanation* e = out->add_explanations();
+    e->set_item_id(store.ItemId(shares[i].second));
+    e->set_share(static_cast<float>(shares[i].first));
+  }
 }
 
 }  // namespace
@@ -196,7 +232,8 @@ absl::Status Engine::RecommendValidated(const recd::v1::RecommendRequest& reques
   response->set_model_version(meta.version);
 
   const size_t max_depth = static_cast<size_t>(options_.limits.max_k) * 10;
-  ASSIGN_OR_RETURN(const size_t offset, ParsePageOffset(request.page_token(), meta, max_depth));
+  ASSIGN_OR_RETURN(const PagePosition position, ParsePageToken(request.page_token(), meta, max_depth));
+  const size_t offset = position.offset;
 
   // Items without embeddings that may take the exploration share of the slots.
   const int k = request.k();
@@ -235,16 +272,80 @@ absl::Status Engine::RecommendValidated(const recd::v1::RecommendRequest& reques
     if (!exclude.Test((*cold)[i])) explore.push_back((*cold)[i]);
   }
 
+  // Repeat control: items shown to the user recently (impressions) rank after every item that
+  // was not, until the demotion window passes.
+  ItemBitset demoted(exclusion_size);
+  bool any_demoted = false;
+  if (options_.impression_demotion_seconds > 0) {
+    const int64_t since = clock_->NowMs() - static_cast<int64_t>(options_.impression_demotion_seconds * 1000);
+    for (const HistoryEntry& h : history) {
+      if (h.event == EventType::kImpression && h.timestamp_ms >= since && h.item < num_items && !exclude.Test(h.item)) {
+        demoted.Set(h.item);
+        any_demoted = true;
+      }
+    }
+  }
+
   // The model fills the remaining slots; the page token is a model offset, so paging stays
   // duplicate-free whatever exploration took.
   const int model_slots = k - static_cast<int>(explore.size());
-  const int wanted = static_cast<int>(std::min(offset + static_cast<size_t>(model_slots), max_depth));
-  std::vector<ScoredIndex> top =
-      serving->scorer->TopK(absl::Span<const float>(query.data(), query.size()), wanted, &exclude);
+  const size_t page_end = std::min(offset + static_cast<size_t>(model_slots), max_depth);
+  const absl::Span<const float> query_span(query.data(), query.size());
+  // The first n items of the model's ranking: not-demoted items by score, then demoted ones.
+  auto ranking = [&](size_t n) {
+    if (!any_demoted) return serving->scorer->TopK(query_span, static_cast<int>(n), &exclude);
+    ItemBitset fresh_only = exclude;
+    fresh_only.UnionWith(demoted);
+    std::vector<ScoredIndex> top = serving->scorer->TopK(query_span, static_cast<int>(n), &fresh_only);
+    if (top.size() < n) {
+      std::vector<ScoredIndex> shown;
+      const EmbeddingMatrix& items = serving->model->item_factors();
+      for (size_t i = 0; i < demoted.size(); ++i) {
+        if (demoted.Test(i)) shown.push_back({items.row(static_cast<Eigen::Index>(i)).dot(query), static_cast<ItemIndex>(i)});
+      }
+      std::sort(shown.begin(), shown.end(), BetterThan);
+      for (size_t i = 0; i < shown.size() && top.size() < n; ++i) top.push_back(shown[i]);
+    }
+    return top;
+  };
+
+  const recd::v1::DiversityOptions& diversity = request.diversity();
+  std::vector<ScoredIndex> top;  // positions [0, page_end) of the final ordering; page = [offset, page_end)
+  size_t pool = 0;
+  bool more = false;
+  if (diversity.mmr_lambda() > 0.0f || diversity.max_per_category() > 0) {
+    // Diversify within a candidate pool fixed on the first page (and carried by the page token),
+    // so every page cuts the same, prefix-consistent ordering.
+    pool = position.pool > 0 ? position.pool
+                             : std::min(max_depth, std::max<size_t>(100, 10 * static_cast<size_t>(k)));
+    const std::vector<ScoredIndex> candidates = ranking(pool);
+    absl::flat_hash_map<std::string, uint32_t> category_ids;
+    std::vector<std::vector<uint32_t>> category_lists(candidates.size());
+    absl::flat_hash_map<ItemIndex, size_t> slot;
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      slot[candidates[i].item] = i;
+      for (const std::string& c : catalog->Attributes(candidates[i].item).categories) {
+        category_lists[i].push_back(category_ids.try_emplace(c, category_ids.size()).first->second);
+      }
+    }
+    DiversityParams params;
+    params.mmr_lambda = diversity.mmr_lambda();
+    params.max_per_category = diversity.max_per_category();
+    const std::vector<size_t> order = DiversifiedOrder(
+        candidates, *serving->normalized_items, params,
+        [&](ItemIndex item) { return absl::Span<const uint32_t>(category_lists[slot[item]]); }, page_end + 1);
+    for (size_t i = 0; i < order.size() && i < page_end; ++i) top.push_back(candidates[order[i]]);
+    more = order.size() > page_end;
+  } else {
+    top = ranking(page_end);
+    more = top.size() == page_end && page_end < max_depth;
+  }
+
   for (size_t i = offset; i < top.size(); ++i) {
     recd::v1::ScoredItem* out = response->add_items();
     out->set_item_id(store_->ItemId(top[i].item));
     out->set_score(top[i].score);
+    if (request.explain()) AddExplanations(*serving->model, history, top[i].item, *store_, out);
   }
   const float last_score = top.size() > offset ? top.back().score : 0.0f;
   for (ItemIndex item : explore) {
@@ -253,9 +354,7 @@ absl::Status Engine::RecommendValidated(const recd::v1::RecommendRequest& reques
     out->set_score(last_score);
     out->set_exploration(true);
   }
-  if (static_cast<int>(top.size()) == wanted && static_cast<size_t>(wanted) < max_depth) {
-    response->set_next_page_token(MakePageToken(wanted, meta));
-  }
+  if (more) response->set_next_page_token(MakePageToken({page_end, pool}, meta));
   return absl::OkStatus();
 }
 

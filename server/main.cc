@@ -56,6 +56,8 @@ ABSL_FLAG(double, exploration_share, kDefaults.exploration_share,
           "Share of each recommendation list given to items newer than the model, by recent popularity; 0 = off.");
 ABSL_FLAG(double, recent_half_life_seconds, kDefaults.recent_half_life_seconds,
           "Half-life of the recent-popularity counts that rank new items.");
+ABSL_FLAG(double, impression_demotion_seconds, kDefaults.impression_demotion_seconds,
+          "Items shown to a user (EVENT_IMPRESSION) within this many seconds rank after all others; 0 = off.");
 ABSL_FLAG(int, max_k, kLimits.max_k, "Largest k a request may ask for.");
 ABSL_FLAG(int, max_batch_interactions, static_cast<int>(kLimits.max_batch_interactions),
           "Most interactions in one LogInteractions call.");
@@ -129,6 +131,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "recd: error: --recent_half_life_seconds must be > 0 and --retrain_interval_seconds >= 0\n");
     return 2;
   }
+  options.impression_demotion_seconds = std::max(0.0, absl::GetFlag(FLAGS_impression_demotion_seconds));
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.request_log_sample_rate = absl::GetFlag(FLAGS_request_log_sample_rate);
   if (!(options.request_log_sample_rate >= 0 && options.request_log_sample_rate <= 1)) {

@@ -68,6 +68,9 @@ struct ServerOptions {
   // Share of each Recommend answer given to items without embeddings (new since the last
   // retrain), ranked by recent popularity. 0 disables exploration.
   double exploration_share = 0.1;
+  // Repeat control: items with an impression (EVENT_IMPRESSION) in the user's history within this
+  // many seconds rank after all other items. 0 disables.
+  double impression_demotion_seconds = 1800;
   // Half-life of the recent-popularity counts used to rank those items.
   double recent_half_life_seconds = 3600;
   // Prometheus exposer address (host:port, port 0 = any free port); empty disables metrics.

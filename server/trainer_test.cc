@@ -14,40 +14,19 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/engine.h"
-#include "testing/temp_dir.h"
+#include "testing/engine_harness.h"
 
 namespace recd::server {
 namespace {
 
 using ::testing::HasSubstr;
 
-constexpr int64_t kStartMs = 1'800'000'000'000;
 
 class TrainerTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(TrainerOptions()); }
 
-  // (Re)builds store, registry, trainer and engine; `trainer_options.clock` is set to clock_.
-  void Open(TrainerOptions trainer_options) {
-    engine_.reset();
-    trainer_.reset();
-    registry_.reset();
-    store_.reset();
-    storage::StoreOptions store_options;
-    store_options.path = dir_.Sub("data");
-    store_options.sync_writes = false;  // durability is the store's own tests' business
-    auto store = storage::Store::Open(store_options);
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = std::move(*store);
-    options_.models = {{"popularity", "popularity", {}}, {"pure_svd", "pure_svd", {{"rank", "16"}}}};
-    options_.default_model = "pure_svd";
-    registry_ = std::make_unique<ModelRegistry>(options_.models, options_.default_model);
-    trainer_options.clock = &clock_;
-    trainer_options.gate_min_users = 20;
-    trainer_ = std::make_unique<Trainer>(store_.get(), registry_.get(), std::move(trainer_options));
-    engine_ = std::make_unique<Engine>(options_, store_.get(), registry_.get(), trainer_.get(), &clock_);
-    ASSERT_TRUE(engine_->LoadFromStore().ok());
-  }
+  void Open(TrainerOptions trainer_options) { ASSERT_TRUE(h_.Open(ServerOptions(), std::move(trainer_options))); }
 
   // Logs the demo data's interactions [begin, end) (800 users, 500 items, 30k interactions).
   void LogDemo(size_t begin, size_t end) {
@@ -56,26 +35,22 @@ class TrainerTest : public ::testing::Test {
       o.num_users = 800;
       o.num_items = 500;
       o.num_interactions = 30000;
-      o.end_time_ms = kStartMs;
+      o.end_time_ms = testing::EngineHarness::kStartMs;
       auto demo = GenerateDemoData(o);
       ASSERT_TRUE(demo.ok());
       demo_ = std::move(*demo);
     }
-    end = std::min(end, demo_.interactions.size());
-    for (size_t start = begin; start < end; start += 5000) {
-      recd::v1::LogInteractionsRequest request;
-      for (size_t i = start; i < std::min(end, start + 5000); ++i) {
-        const ExternalInteraction& e = demo_.interactions[i];
-        auto* in = request.add_interactions();
-        in->set_user_id(e.user_id);
-        in->set_item_id(e.item_id);
-        in->set_event_type(static_cast<recd::v1::EventType>(e.event));
-        if (e.has_value) in->set_value(e.value);
-        in->set_timestamp_ms(e.timestamp_ms);
-      }
-      recd::v1::LogInteractionsResponse response;
-      ASSERT_TRUE(engine_->LogInteractions(request, &response).ok());
+    std::vector<recd::v1::Interaction> batch;
+    for (size_t i = begin; i < std::min(end, demo_.interactions.size()); ++i) {
+      const ExternalInteraction& e = demo_.interactions[i];
+      recd::v1::Interaction& in = batch.emplace_back();
+      in.set_user_id(e.user_id);
+      in.set_item_id(e.item_id);
+      in.set_event_type(static_cast<recd::v1::EventType>(e.event));
+      if (e.has_value) in.set_value(e.value);
+      in.set_timestamp_ms(e.timestamp_ms);
     }
+    ASSERT_TRUE(h_.Log(batch));
   }
 
   // The n-th distinct user of the first `prefix` logged interactions.
@@ -88,27 +63,18 @@ class TrainerTest : public ::testing::Test {
     return users[n % users.size()];
   }
 
-  uint64_t LiveVersion(const std::string& name) {
-    auto live = registry_->Live(name);
-    return live ? live->meta().version : 0;
-  }
+  uint64_t LiveVersion(const std::string& name) { return h_.LiveVersion(name); }
 
   recd::v1::ModelInfo Info(const std::string& name) {
     recd::v1::GetModelInfoRequest request;
     request.set_model(name);
     recd::v1::GetModelInfoResponse response;
-    EXPECT_TRUE(engine_->GetModelInfo(request, &response).ok());
+    EXPECT_TRUE(h_.engine().GetModelInfo(request, &response).ok());
     return response.models(0);
   }
 
-  testing::TempDir dir_;
-  FakeClock clock_{kStartMs};
-  ServerOptions options_;
+  testing::EngineHarness h_;
   DemoDataset demo_;
-  std::unique_ptr<storage::Store> store_;
-  std::unique_ptr<ModelRegistry> registry_;
-  std::unique_ptr<Trainer> trainer_;
-  std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(TrainerTest, IntervalTriggerNeedsTimeAndNewInteractions) {
@@ -116,21 +82,21 @@ TEST_F(TrainerTest, IntervalTriggerNeedsTimeAndNewInteractions) {
   o.retrain_interval_seconds = 60;
   Open(o);
   LogDemo(0, 20000);
-  EXPECT_FALSE(trainer_->ScheduleDue());  // nothing elapsed yet
-  clock_.AdvanceMs(59'000);
-  EXPECT_FALSE(trainer_->Tick());
-  clock_.AdvanceMs(1'000);
-  EXPECT_TRUE(trainer_->ScheduleDue());
-  ASSERT_TRUE(trainer_->Tick());
+  EXPECT_FALSE(h_.trainer().ScheduleDue());  // nothing elapsed yet
+  h_.clock().AdvanceMs(59'000);
+  EXPECT_FALSE(h_.trainer().Tick());
+  h_.clock().AdvanceMs(1'000);
+  EXPECT_TRUE(h_.trainer().ScheduleDue());
+  ASSERT_TRUE(h_.trainer().Tick());
   EXPECT_EQ(LiveVersion("pure_svd"), 1u);
   EXPECT_EQ(LiveVersion("popularity"), 1u);
 
   // An hour later with nothing new logged: no run.
-  clock_.AdvanceMs(3'600'000);
-  EXPECT_FALSE(trainer_->Tick());
+  h_.clock().AdvanceMs(3'600'000);
+  EXPECT_FALSE(h_.trainer().Tick());
   // Something new, and the interval has passed since the last run: run.
   LogDemo(20000, 20100);
-  EXPECT_TRUE(trainer_->Tick());
+  EXPECT_TRUE(h_.trainer().Tick());
   EXPECT_EQ(LiveVersion("popularity"), 2u);
 }
 
@@ -139,16 +105,16 @@ TEST_F(TrainerTest, InteractionCountTrigger) {
   o.retrain_after_interactions = 1000;
   Open(o);
   LogDemo(0, 999);
-  EXPECT_FALSE(trainer_->Tick());
+  EXPECT_FALSE(h_.trainer().Tick());
   LogDemo(999, 1000);
-  EXPECT_TRUE(trainer_->ScheduleDue());
-  EXPECT_TRUE(trainer_->Tick());
+  EXPECT_TRUE(h_.trainer().ScheduleDue());
+  EXPECT_TRUE(h_.trainer().Tick());
   EXPECT_EQ(LiveVersion("pure_svd"), 1u);
-  EXPECT_FALSE(trainer_->Tick());  // the count restarts at each run
+  EXPECT_FALSE(h_.trainer().Tick());  // the count restarts at each run
   LogDemo(1000, 1999);
-  EXPECT_FALSE(trainer_->ScheduleDue());
+  EXPECT_FALSE(h_.trainer().ScheduleDue());
   LogDemo(1999, 2000);
-  EXPECT_TRUE(trainer_->Tick());
+  EXPECT_TRUE(h_.trainer().Tick());
   EXPECT_EQ(LiveVersion("pure_svd"), 2u);
 }
 
@@ -157,19 +123,19 @@ TEST_F(TrainerTest, BackgroundThreadRunsTheScheduleAndTrainNow) {
   o.retrain_after_interactions = 5000;
   o.poll_interval = absl::Milliseconds(10);
   Open(o);
-  trainer_->Start();
+  h_.trainer().Start();
   LogDemo(0, 6000);
   for (int i = 0; i < 1000 && LiveVersion("pure_svd") == 0; ++i) absl::SleepFor(absl::Milliseconds(10));
   EXPECT_EQ(LiveVersion("pure_svd"), 1u);
-  auto done = trainer_->Enqueue({"pure_svd"});
+  auto done = h_.trainer().Enqueue({"pure_svd"});
   ASSERT_EQ(done.wait_for(std::chrono::seconds(60)), std::future_status::ready);
   ASSERT_EQ(done.get().size(), 1u);
-  trainer_->Stop();
+  h_.trainer().Stop();
 }
 
 TEST_F(TrainerTest, GateRejectsABrokenCandidateAndKeepsTheLiveVersion) {
   LogDemo(0, 20000);
-  ASSERT_EQ(trainer_->RunNow({})[1].outcome, TrainResult::Outcome::kPublished);
+  ASSERT_EQ(h_.trainer().RunNow({})[1].outcome, TrainResult::Outcome::kPublished);
   ASSERT_EQ(LiveVersion("pure_svd"), 1u);
 
   // A candidate whose item factors are scrambled: the structure is gone.
@@ -185,7 +151,7 @@ TEST_F(TrainerTest, GateRejectsABrokenCandidateAndKeepsTheLiveVersion) {
   };
   Open(broken);
   LogDemo(20000, 30000);
-  std::vector<TrainResult> results = trainer_->RunNow({"pure_svd"});
+  std::vector<TrainResult> results = h_.trainer().RunNow({"pure_svd"});
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].outcome, TrainResult::Outcome::kRejected) << results[0].message;
   EXPECT_THAT(results[0].message, HasSubstr("below the live v1"));
@@ -203,7 +169,7 @@ TEST_F(TrainerTest, GateRejectsABrokenCandidateAndKeepsTheLiveVersion) {
 
   // The same data without the sabotage passes the gate.
   Open(TrainerOptions());
-  results = trainer_->RunNow({"pure_svd"});
+  results = h_.trainer().RunNow({"pure_svd"});
   EXPECT_EQ(results[0].outcome, TrainResult::Outcome::kPublished) << results[0].message;
   EXPECT_EQ(LiveVersion("pure_svd"), 3u);
   const recd::v1::ModelInfo passed = Info("pure_svd");
@@ -219,7 +185,7 @@ TEST_F(TrainerTest, RollbackAndVersionRetention) {
   LogDemo(0, 10000);
   for (int i = 0; i < 5; ++i) {
     LogDemo(10000 + i * 100, 10100 + i * 100);
-    ASSERT_EQ(trainer_->RunNow({"pure_svd"})[0].outcome, TrainResult::Outcome::kPublished);
+    ASSERT_EQ(h_.trainer().RunNow({"pure_svd"})[0].outcome, TrainResult::Outcome::kPublished);
   }
   EXPECT_EQ(LiveVersion("pure_svd"), 5u);
   recd::v1::ModelInfo info = Info("pure_svd");
@@ -229,14 +195,14 @@ TEST_F(TrainerTest, RollbackAndVersionRetention) {
   recd::v1::RollbackModelRequest rollback;
   rollback.set_model("pure_svd");
   recd::v1::RollbackModelResponse response;
-  ASSERT_TRUE(engine_->RollbackModel(rollback, &response).ok());
+  ASSERT_TRUE(h_.engine().RollbackModel(rollback, &response).ok());
   EXPECT_EQ(response.live_version(), 4u);
   EXPECT_EQ(LiveVersion("pure_svd"), 4u);
   rollback.set_version(3);
-  ASSERT_TRUE(engine_->RollbackModel(rollback, &response).ok());
+  ASSERT_TRUE(h_.engine().RollbackModel(rollback, &response).ok());
   EXPECT_EQ(LiveVersion("pure_svd"), 3u);
   rollback.set_version(1);
-  EXPECT_EQ(engine_->RollbackModel(rollback, &response).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(h_.engine().RollbackModel(rollback, &response).code(), absl::StatusCode::kNotFound);
 
   // The rollback is durable: a restart serves v3.
   Open(o);
@@ -245,7 +211,7 @@ TEST_F(TrainerTest, RollbackAndVersionRetention) {
 
 TEST_F(TrainerTest, ColdItemsGetTheExplorationShare) {
   LogDemo(0, 20000);
-  ASSERT_EQ(trainer_->RunNow({})[1].outcome, TrainResult::Outcome::kPublished);
+  ASSERT_EQ(h_.trainer().RunNow({})[1].outcome, TrainResult::Outcome::kPublished);
   // Two items the model has never seen, one of them popular right now.
   recd::v1::LogInteractionsRequest request;
   for (int u = 0; u < 30; ++u) {
@@ -257,14 +223,14 @@ TEST_F(TrainerTest, ColdItemsGetTheExplorationShare) {
   quiet->set_user_id("fan0");
   quiet->set_item_id("brand-new-quiet");
   recd::v1::LogInteractionsResponse logged;
-  ASSERT_TRUE(engine_->LogInteractions(request, &logged).ok());
-  engine_->Maintain();
+  ASSERT_TRUE(h_.engine().LogInteractions(request, &logged).ok());
+  h_.engine().Maintain();
 
   recd::v1::RecommendRequest rec;
   rec.set_user_id(ActiveUser(3));
   rec.set_k(10);
   recd::v1::RecommendResponse response;
-  ASSERT_TRUE(engine_->Recommend(rec, &response).ok());
+  ASSERT_TRUE(h_.engine().Recommend(rec, &response).ok());
   ASSERT_EQ(response.items_size(), 10);
   EXPECT_EQ(response.items(9).item_id(), "brand-new-hit");
   EXPECT_TRUE(response.items(9).exploration());
@@ -273,19 +239,19 @@ TEST_F(TrainerTest, ColdItemsGetTheExplorationShare) {
   // k = 20 gives two exploration slots; the fan who already has both gets neither.
   rec.set_k(20);
   response.Clear();
-  ASSERT_TRUE(engine_->Recommend(rec, &response).ok());
+  ASSERT_TRUE(h_.engine().Recommend(rec, &response).ok());
   EXPECT_EQ(response.items(18).item_id(), "brand-new-hit");
   EXPECT_EQ(response.items(19).item_id(), "brand-new-quiet");
   rec.set_user_id("fan0");
   response.Clear();
-  ASSERT_TRUE(engine_->Recommend(rec, &response).ok());
+  ASSERT_TRUE(h_.engine().Recommend(rec, &response).ok());
   for (const auto& item : response.items()) EXPECT_THAT(item.item_id(), ::testing::Not(HasSubstr("brand-new")));
 
   // Filters apply to exploration too.
   rec.set_user_id(ActiveUser(3));
   rec.mutable_filter()->add_include_categories("genre-01");
   response.Clear();
-  ASSERT_TRUE(engine_->Recommend(rec, &response).ok());
+  ASSERT_TRUE(h_.engine().Recommend(rec, &response).ok());
   for (const auto& item : response.items()) EXPECT_FALSE(item.exploration());
 }
 
@@ -294,7 +260,7 @@ TEST_F(TrainerTest, ReadersNeverFailWhileVersionsAreSwappedAndRolledBack) {
   o.gate_enabled = false;
   Open(o);
   LogDemo(0, 20000);
-  ASSERT_EQ(trainer_->RunNow({})[1].outcome, TrainResult::Outcome::kPublished);
+  ASSERT_EQ(h_.trainer().RunNow({})[1].outcome, TrainResult::Outcome::kPublished);
 
   std::vector<std::string> users;
   for (int n = 0; n < 300; ++n) users.push_back(ActiveUser(n));
@@ -311,7 +277,7 @@ TEST_F(TrainerTest, ReadersNeverFailWhileVersionsAreSwappedAndRolledBack) {
         request.set_user_id(users[(t * 97 + i * 13) % users.size()]);
         request.set_k(10);
         recd::v1::RecommendResponse response;
-        absl::Status s = engine_->Recommend(request, &response);
+        absl::Status s = h_.engine().Recommend(request, &response);
         if (!s.ok() || response.items_size() != 10 || response.source() != recd::v1::SOURCE_MODEL) {
           ++failures;
         }
@@ -325,11 +291,11 @@ TEST_F(TrainerTest, ReadersNeverFailWhileVersionsAreSwappedAndRolledBack) {
   std::thread writer([&] {
     for (int round = 0; round < 6; ++round) {
       LogDemo(20000 + round * 500, 20500 + round * 500);
-      trainer_->RunNow({"pure_svd"});
+      h_.trainer().RunNow({"pure_svd"});
       recd::v1::RollbackModelRequest rollback;
       rollback.set_model("pure_svd");
       recd::v1::RollbackModelResponse response;
-      if (!engine_->RollbackModel(rollback, &response).ok()) ++failures;
+      if (!h_.engine().RollbackModel(rollback, &response).ok()) ++failures;
     }
     stop = true;
   });

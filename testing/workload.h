@@ -7,18 +7,9 @@
 
 #include "grpcpp/grpcpp.h"
 #include "recd/v1/recommender.grpc.pb.h"
+#include "testing/planted_data.h"
 
 namespace recd::testing {
-
-// Two taste clusters: users "ua<n>" interact only with items "a<n>" (category "A"), users
-// "ub<n>" only with items "b<n>" (category "B"). Each user touches `per_user` distinct items of
-// their cluster, chosen deterministically. A model that learned anything recommends a user only
-// items of their own cluster.
-struct ClusteredData {
-  std::vector<recd::v1::Interaction> interactions;
-  std::vector<recd::v1::Item> items;
-};
-ClusteredData MakeClusteredData(int users_per_cluster = 30, int items_per_cluster = 20, int per_user = 8);
 
 // Calls with a deadline of `seconds`.
 grpc::Status LogInteractions(recd::v1::Recommender::Stub& stub,
