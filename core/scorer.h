@@ -2,7 +2,8 @@
 //
 // The public interface has no ISA-specific code. Implementations (exact scan with runtime CPU
 // dispatch, quantized scan with re-rank, HNSW) live behind ItemScorer and are chosen by
-// ScorerOptions when a model snapshot is loaded.
+// ScorerOptions when a model snapshot is loaded. Kernels: core/kernels/ (one translation unit
+// per instruction set, picked once per process by CPUID). Benchmarks: bench/run_scorer_bench.sh.
 #ifndef RECD_CORE_SCORER_H_
 #define RECD_CORE_SCORER_H_
 
@@ -39,8 +40,9 @@ struct ScorerOptions {
     // exact float32 re-rank of the best approximate candidates. About 4x fewer bytes per item;
     // the answer can miss an item only if it falls outside the re-ranked candidates.
     kQuantizedInt8,
-    // HNSW graph (hnswlib, inner product), built when the scorer is created (seconds per
-    // million items). Approximate; far fewer items touched per query on large catalogues.
+    // HNSW graph (hnswlib, inner product), built when the scorer is created (a few minutes
+    // per million items, serially). Approximate; far fewer items touched per query on large
+    // catalogues. Keeps its own copy of the vectors plus the graph (~(4d + 8M + 8) bytes/item).
     kHnsw,
   };
   Kind kind = Kind::kExact;
