@@ -27,7 +27,10 @@
 #   RECD_BENCH_SOAK         soak duration (default 10m; 30s with --quick)
 #   RECD_BENCH_NICE         nice level of recd and recload (default 0). On a shared machine, e.g.
 #                           -10 (root only) keeps other jobs on the same CPUs from inflating the
-#                           figures; the table reports the level used.
+#                           figures. With autogrouping (kernel.sched_autogroup_enabled=1) the
+#                           level is also set on this session's autogroup, and restored at exit,
+#                           since the scheduler shares CPU between sessions before processes.
+#                           The table reports the level used.
 # Needs: taskset (util-linux), jq. Run it on a quiet machine: the table reports the load average.
 set -euo pipefail
 
@@ -84,7 +87,16 @@ stop_server() {
   if [[ -n "$data_dir" && -d "$data_dir" ]]; then rm -rf "$data_dir"; fi
   data_dir=""
 }
-trap stop_server EXIT INT TERM
+autogroup_before=""
+restore_autogroup() {
+  if [[ -n "$autogroup_before" ]]; then echo "$autogroup_before" >/proc/self/autogroup 2>/dev/null || true; fi
+}
+trap 'stop_server; restore_autogroup' EXIT
+trap 'exit 130' INT TERM
+if [[ "$nice_level" != 0 && -w /proc/self/autogroup ]]; then
+  autogroup_before="$(awk '{print $3}' /proc/self/autogroup)"
+  echo "$nice_level" >/proc/self/autogroup 2>/dev/null || { autogroup_before=""; echo "(cannot set the autogroup nice level)"; }
+fi
 
 # start_server NAME: recd on a fresh data dir, all CPUs (training uses both), port in $port.
 start_server() {
