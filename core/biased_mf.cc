@@ -21,6 +21,8 @@ constexpr char kRatingRange[] = "rating_range";
 struct Regularization {
   double factors = 0.0;
   double bias = 0.0;
+  double exponent = 1.0;  // a row with n ratings is regularised by n^exponent · λ
+  double Weight(double n) const { return exponent == 1.0 ? n : std::pow(n, exponent); }
 };
 
 // One ridge step for a row w = [f (k), b_self] against fixed rows of the other side,
@@ -44,8 +46,9 @@ Eigen::VectorXd SolveRow(absl::Span<const RatedIndex> list, const EmbeddingMatri
   }
   Eigen::MatrixXd a = Eigen::MatrixXd::Zero(k + 1, k + 1);
   a.selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
-  a.diagonal().head(k).array() += static_cast<double>(n) * reg.factors;
-  a(k, k) += static_cast<double>(n) * reg.bias;
+  const double weight = reg.Weight(static_cast<double>(n));
+  a.diagonal().head(k).array() += weight * reg.factors;
+  a(k, k) += weight * reg.bias;
   const Eigen::VectorXd b = x.transpose() * t;
   w = a.selfadjointView<Eigen::Lower>().ldlt().solve(b);
   if (!w.allFinite()) w.setZero();
@@ -88,7 +91,7 @@ Fit Evaluate(const ExplicitRatings& r, const EmbeddingMatrix& users, const Embed
         const double err = e.rating - pred;
         f.sse += err * err;
       }
-      const double nu = static_cast<double>(r.by_user[u].size());
+      const double nu = reg.Weight(static_cast<double>(r.by_user[u].size()));
       f.objective += nu * (reg.factors * pu.head(k).cast<double>().squaredNorm() +
                            reg.bias * static_cast<double>(pu(k)) * pu(k));
     }
@@ -101,7 +104,7 @@ Fit Evaluate(const ExplicitRatings& r, const EmbeddingMatrix& users, const Embed
   }
   for (size_t i = 0; i < r.by_item.size(); ++i) {
     const auto qi = items.row(i);
-    total.objective += static_cast<double>(r.by_item[i].size()) *
+    total.objective += reg.Weight(static_cast<double>(r.by_item[i].size())) *
                        (reg.factors * qi.head(k).cast<double>().squaredNorm() +
                         reg.bias * static_cast<double>(qi(k)) * qi(k));
   }
@@ -120,25 +123,35 @@ void RunSgd(const ExplicitRatings& r, double mean, const Regularization& reg, do
   }
   for (size_t j = order.size(); j > 1; --j) std::swap(order[j - 1], order[rng.UniformInt(j)]);
   const float flr = static_cast<float>(lr);
+  // Each visit of a row with n ratings carries n^(exponent - 1) of its regularisation, so the
+  // epoch's total is n^exponent · λ as in the objective.
+  auto visit_scale = [&](size_t n) {
+    return static_cast<float>(reg.Weight(static_cast<double>(n)) / static_cast<double>(n));
+  };
+  std::vector<float> user_scale(r.by_user.size()), item_scale(r.by_item.size());
+  for (size_t u = 0; u < r.by_user.size(); ++u) user_scale[u] = r.by_user[u].empty() ? 0.0f : visit_scale(r.by_user[u].size());
+  for (size_t i = 0; i < r.by_item.size(); ++i) item_scale[i] = r.by_item[i].empty() ? 0.0f : visit_scale(r.by_item[i].size());
   const float lf = static_cast<float>(reg.factors), lb = static_cast<float>(reg.bias);
   const float fmean = static_cast<float>(mean);
   for (const auto& [u, j] : order) {
     const RatedIndex& e = r.by_user[u][j];
     auto pu = users.row(u);
     auto qi = items.row(e.index);
+    const float su = user_scale[u], si = item_scale[e.index];
     const float err = e.rating - (fmean + pu(k) + qi(k) + pu.head(k).dot(qi.head(k)));
-    pu(k) += flr * (err - lb * pu(k));
-    qi(k) += flr * (err - lb * qi(k));
+    pu(k) += flr * (err - su * lb * pu(k));
+    qi(k) += flr * (err - si * lb * qi(k));
     for (int64_t f = 0; f < k; ++f) {
       const float p = pu(f), q = qi(f);
-      pu(f) += flr * (err * q - lf * p);
-      qi(f) += flr * (err * p - lf * q);
+      pu(f) += flr * (err * q - su * lf * p);
+      qi(f) += flr * (err * p - si * lf * q);
     }
   }
 }
 
 Regularization RegFrom(const ParsedParams& p) {
-  return {p.GetDouble("regularization"), p.GetDouble("bias_regularization")};
+  return {p.GetDouble("regularization"), p.GetDouble("bias_regularization"),
+          p.GetDouble("reg_exponent")};
 }
 
 class BiasedMfModel final : public Model {
@@ -169,6 +182,7 @@ std::vector<ParamSpec> BiasedMfParamSpecs() {
       ParamSpec::Int("iterations", 20, 1, 1000, "ALS sweeps or SGD epochs"),
       ParamSpec::Double("regularization", 0.1, 0.0, 100.0, "lambda on factors, per rating"),
       ParamSpec::Double("bias_regularization", 0.1, 0.0, 100.0, "lambda on biases, per rating"),
+      ParamSpec::Double("reg_exponent", 1.0, 0.0, 2.0, "rows with n ratings get n^e * lambda"),
       ParamSpec::Double("learning_rate", 0.01, 1e-9, 1.0, "SGD step size"),
       ParamSpec::Double("lr_decay", 0.95, 1e-9, 1.0, "SGD step size factor per epoch"),
       ParamSpec::Double("init_std", 0.1, 0.0, 10.0, "standard deviation of initial factors"),

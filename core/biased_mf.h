@@ -4,9 +4,10 @@
 //   r̂_ui = μ + b_u + b_i + p_uᵀ q_i
 //
 // fitted to the observed ratings by minimising, over the training ratings R,
-//   Σ_(u,i)∈R (r_ui − r̂_ui)² + Σ_u n_u (λ |p_u|² + λ_b b_u²) + Σ_i n_i (λ |q_i|² + λ_b b_i²)
-// where n_u, n_i are rating counts: the per-rating regularisation that SGD applies, and the
-// "weighted-λ" of Zhou et al. (2008) for ALS. μ is the mean training rating (not learned).
+//   Σ_(u,i)∈R (r_ui − r̂_ui)² + Σ_u n_u^e (λ |p_u|² + λ_b b_u²) + Σ_i n_i^e (λ |q_i|² + λ_b b_i²)
+// where n_u, n_i are rating counts and e = reg_exponent: e = 1 is the per-rating regularisation
+// that SGD applies and the "weighted-λ" of Zhou et al. (2008) for ALS, e = 0 a plain ridge.
+// μ is the mean training rating (not learned).
 //
 // Only rating events (EventType::kRating with a value) are used; for a (user, item) pair the
 // latest rating in log order counts, as in interaction_matrix.h. Other events are ignored, so a
@@ -35,6 +36,7 @@
 //   iterations [20]           1..1000: ALS sweeps (user + item step) or SGD epochs
 //   regularization [0.1]      0..100: λ
 //   bias_regularization [0.1] 0..100: λ_b
+//   reg_exponent [1]          0..2: e above
 //   learning_rate [0.01]      (0, 1]: SGD step size, multiplied by lr_decay after each epoch
 //   lr_decay [0.95]           (0, 1]
 //   init_std [0.1]            0..10: standard deviation of the initial factors

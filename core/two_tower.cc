@@ -167,6 +167,7 @@ std::vector<ParamSpec> TwoTowerParamSpecs() {
       ParamSpec::Double("logq_weight", 1.0, 0.0, 10.0, "log-Q correction strength"),
       ParamSpec::Double("user_id_dropout", 0.0, 0.0, 1.0, "drop rate of the user id embedding"),
       ParamSpec::Double("item_id_dropout", 0.0, 0.0, 1.0, "drop rate of the item id embedding"),
+      ParamSpec::Double("history_dropout", 0.0, 0.0, 1.0, "drop rate of pooled history items"),
       ParamSpec::Double("init_std", 0.05, 1e-9, 10.0, "std of the initial embeddings"),
   };
 }
@@ -231,10 +232,8 @@ absl::StatusOr<ModelData> TrainTwoTower(const TrainingData& data,
   examples.reserve(r.nonZeros());
   std::vector<double> counts(data.num_items, 0.0);
   for (int64_t u = 0; u < r.rows(); ++u) {
-    const absl::Span<const int32_t> pooled = recent.Row(u);
     for (InteractionMatrix::InnerIterator it(r, u); it; ++it) {
-      const bool in_history = std::find(pooled.begin(), pooled.end(), it.col()) != pooled.end();
-      examples.push_back({static_cast<uint32_t>(u), static_cast<uint32_t>(it.col()), in_history});
+      examples.push_back({static_cast<uint32_t>(u), static_cast<uint32_t>(it.col())});
       counts[it.col()] += 1.0;
     }
   }
@@ -304,7 +303,9 @@ absl::StatusOr<ModelData> TrainTwoTower(const TrainingData& data,
   const double user_drop = p.GetDouble("user_id_dropout"), item_drop = p.GetDouble("item_id_dropout");
   const int64_t n = static_cast<int64_t>(examples.size());
   const int64_t batches_per_epoch = (n + batch_size - 1) / batch_size;
+  const double history_drop = p.GetDouble("history_dropout");
   std::vector<float> user_keep, item_keep;
+  std::vector<uint8_t> history_keep;
 
   ModelData out;
   double initial_loss = 0.0;
@@ -330,6 +331,15 @@ absl::StatusOr<ModelData> TrainTwoTower(const TrainingData& data,
         item_keep.resize(end - begin);
         for (float& k : item_keep) k = rng.Bernoulli(item_drop) ? 0.0f : 1.0f;
         batch.item_id_keep = item_keep;
+      }
+      if (history_drop > 0.0) {
+        history_keep.clear();
+        for (const Example& e : batch.examples) {
+          for (size_t k = 0; k < recent.Row(e.user).size(); ++k) {
+            history_keep.push_back(rng.Bernoulli(history_drop) ? 0 : 1);
+          }
+        }
+        batch.history_keep = history_keep;
       }
       std::fill(grad.begin(), grad.end(), 0.0f);
       const float loss = two_tower::BatchLossAndGradient<float>(

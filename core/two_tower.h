@@ -51,6 +51,8 @@
 //   logq_weight [1]       0..10 strength of the log-Q correction
 //   user_id_dropout [0]   0..1 probability of zeroing an example's user id embedding
 //   item_id_dropout [0]   0..1 same for the item id embedding (teaches the feature path)
+//   history_dropout [0]   0..1 probability of leaving each pooled history item out of an
+//                         example (denoising, as Mult-DAE's input dropout)
 //   init_std [0.05]       (0, 10] standard deviation of the initial embeddings
 #ifndef RECD_CORE_TWO_TOWER_H_
 #define RECD_CORE_TWO_TOWER_H_

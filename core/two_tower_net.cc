@@ -190,8 +190,22 @@ T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params
   const T inv_temp = T(1.0 / config.temperature);
   auto user_keep = [&](int64_t r) { return batch.user_id_keep.empty() ? T(1) : T(batch.user_id_keep[r]); };
   auto item_keep = [&](int64_t r) { return batch.item_id_keep.empty() ? T(1) : T(batch.item_id_keep[r]); };
-  auto pool_count = [&](int64_t r) {
-    return histories.Row(ex[r].user).size() - (ex[r].target_in_history ? 1 : 0);
+  // Where each example's history mask starts in batch.history_keep.
+  std::vector<int64_t> keep_offset(rows + 1, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    keep_offset[r + 1] = keep_offset[r] + static_cast<int64_t>(histories.Row(ex[r].user).size());
+  }
+  // Calls fn(j) for each pooled item of example r; returns how many.
+  auto for_pooled = [&](int64_t r, auto&& fn) {
+    const absl::Span<const int32_t> h = histories.Row(ex[r].user);
+    int64_t n = 0;
+    for (size_t pos = 0; pos < h.size(); ++pos) {
+      if (h[pos] == static_cast<int32_t>(ex[r].item)) continue;
+      if (!batch.history_keep.empty() && batch.history_keep[keep_offset[r] + pos] == 0) continue;
+      fn(h[pos]);
+      ++n;
+    }
+    return n;
   };
 
   // Phase 1: both towers forward, per chunk.
@@ -205,9 +219,10 @@ T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params
       const absl::Span<const int32_t> buckets = item_buckets.Row(e.item);
       for (int32_t bkt : buckets) xi.row(r - r0).tail(de) += net.feature.row(bkt);
       if (!buckets.empty()) xi.row(r - r0).tail(de) /= T(buckets.size());
-      for (int32_t j : histories.Row(e.user)) xu.row(r - r0).head(de) += net.hist.row(j);
-      if (e.target_in_history) xu.row(r - r0).head(de) -= net.hist.row(e.item);
-      if (const size_t n = pool_count(r); n > 0) xu.row(r - r0).head(de) /= T(n);
+      auto pooled = xu.row(r - r0).head(de);
+      if (const int64_t n = for_pooled(r, [&](int32_t j) { pooled += net.hist.row(j); }); n > 0) {
+        pooled /= T(n);
+      }
       xu.row(r - r0).tail(de) = user_keep(r) * net.user_id.row(e.user);
     }
     TowerForward(item_tower, std::move(xi), config.normalize, item_cache[c]);
@@ -286,6 +301,7 @@ T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params
     return Eigen::Map<Vec<T>>(grad + t.offset + row * t.cols, t.cols);
   };
   T loss = T(0);
+  std::vector<int32_t> pooled_scratch;
   for (int64_t c = 0; c < chunks; ++c) {
     loss += chunk_loss[c];
     for (size_t l = 0; l < net.item_w.size(); ++l) {
@@ -304,10 +320,12 @@ T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params
         row_of(layout.feature, bkt) += gi.tail(de).transpose() / T(buckets.size());
       }
       const auto gu = dxu[c].row(r - r0);
-      if (const size_t n = pool_count(r); n > 0) {
-        const Vec<T> share = gu.head(de).transpose() / T(n);
-        for (int32_t j : histories.Row(e.user)) row_of(layout.hist, j) += share;
-        if (e.target_in_history) row_of(layout.hist, e.item) -= share;
+      std::vector<int32_t>& pooled = pooled_scratch;
+      pooled.clear();
+      for_pooled(r, [&](int32_t j) { pooled.push_back(j); });
+      if (!pooled.empty()) {
+        const Vec<T> share = gu.head(de).transpose() / T(pooled.size());
+        for (int32_t j : pooled) row_of(layout.hist, j) += share;
       }
       row_of(layout.user_id, e.user) += user_keep(r) * gu.tail(de).transpose();
     }

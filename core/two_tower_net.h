@@ -10,8 +10,9 @@
 //   in_0 = 2 de, out_l = h for l < n, out_n = d; ReLU after every layer but the last.
 // Item tower input  [item_id[i] (times the id mask), mean of feature[bucket] over the item's
 //                   buckets (zero without buckets)].
-// User tower input  [mean of hist[j] over the pooled history items j (zero if none),
-//                   user_id[u] (times the id mask)].
+// User tower input  [mean of hist[j] over the user's pooled history items j other than the
+//                   example's own item and not dropped (zero if none), user_id[u] (times the
+//                   id mask)]. Leaving the target out keeps the tower from learning to copy it.
 // Outputs are L2-normalised when `normalize` (a zero output stays zero).
 // Loss of a batch of (user, item) examples: mean over rows b of the softmax cross-entropy of
 //   s_bj = <q_b, v_j> / temperature − logq_weight · log Q(item_j)
@@ -88,7 +89,6 @@ struct Lists {
 struct Example {
   uint32_t user = 0;
   uint32_t item = 0;
-  bool target_in_history = false;  // item is in user's pooled history (left out of the pool)
 };
 
 struct LossConfig {
@@ -102,6 +102,9 @@ struct BatchInput {
   // Per example 1 (keep) or 0 (drop the id embedding); empty = keep all.
   absl::Span<const float> user_id_keep;
   absl::Span<const float> item_id_keep;
+  // History dropout: for each example in order, one entry per item of its user's pooled
+  // history (1 keep, 0 drop); empty = keep all.
+  absl::Span<const uint8_t> history_keep;
 };
 
 // Mean loss of the batch; adds its gradient with respect to the flat parameters to `grad`

@@ -57,14 +57,15 @@ TEST_P(TwoTowerGradientTest, MatchesFiniteDifferences) {
   }
   std::vector<Example> examples;
   std::vector<float> user_keep, item_keep;
+  std::vector<uint8_t> history_keep;
   for (int r = 0; r < gc.batch; ++r) {
     Example e;
     e.user = rng.UniformInt(shape.num_users);
     e.item = rng.UniformInt(shape.num_items);  // duplicates of an item occur: masked columns
     const absl::Span<const int32_t> h = histories.Row(e.user);
     if (!h.empty() && rng.Bernoulli(0.5)) e.item = h[rng.UniformInt(h.size())];
-    e.target_in_history = std::find(h.begin(), h.end(), static_cast<int32_t>(e.item)) != h.end();
     examples.push_back(e);
+    for (size_t k = 0; k < h.size(); ++k) history_keep.push_back(rng.Bernoulli(0.3) ? 0 : 1);
     user_keep.push_back(rng.Bernoulli(0.2) ? 0.0f : 1.0f);
     item_keep.push_back(rng.Bernoulli(0.2) ? 0.0f : 1.0f);
   }
@@ -74,7 +75,7 @@ TEST_P(TwoTowerGradientTest, MatchesFiniteDifferences) {
   config.temperature = 0.5;
   config.normalize = gc.normalize;
   config.logq_weight = 0.7;
-  BatchInput batch{examples, user_keep, item_keep};
+  BatchInput batch{examples, user_keep, item_keep, history_keep};
 
   std::vector<double> grad(layout.size, 0.0);
   const double loss = two_tower::BatchLossAndGradient<double>(
