@@ -11,20 +11,20 @@ double ColdStartTracker::Decayed(const Count& c, int64_t now_ms) const {
 }
 
 void ColdStartTracker::Record(ItemIndex item, int64_t now_ms) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Count& c = counts_[item];
   c.value = Decayed(c, now_ms) + 1.0;
   c.at_ms = std::max(c.at_ms, now_ms);
 }
 
 double ColdStartTracker::RecentCount(ItemIndex item, int64_t now_ms) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = counts_.find(item);
   return it == counts_.end() ? 0.0 : Decayed(it->second, now_ms);
 }
 
 void ColdStartTracker::Refresh(const ServingModel& model, uint32_t item_capacity, int64_t now_ms) {
-  absl::MutexLock refresh_lock(&refresh_mu_);
+  MutexLock refresh_lock(&refresh_mu_);
   const EmbeddingMatrix& factors = model.model->item_factors();
   const uint32_t rows = static_cast<uint32_t>(factors.rows());
   auto is_cold = [&](ItemIndex item) {
@@ -43,7 +43,7 @@ void ColdStartTracker::Refresh(const ServingModel& model, uint32_t item_capacity
   // brand-new items deserve a chance too.
   absl::flat_hash_map<ItemIndex, double> cold;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     // Forget counts that decayed to nothing, so the map stays the size of recent activity.
     for (auto it = counts_.begin(); it != counts_.end();) {
       const double v = Decayed(it->second, now_ms);
@@ -72,12 +72,12 @@ void ColdStartTracker::Refresh(const ServingModel& model, uint32_t item_capacity
   auto list = std::make_shared<std::vector<ItemIndex>>();
   list->reserve(ranked.size());
   for (const auto& r : ranked) list->push_back(r.second);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ranked_[model.meta().name] = std::move(list);
 }
 
 std::shared_ptr<const std::vector<ItemIndex>> ColdStartTracker::Candidates(absl::string_view model_name) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = ranked_.find(model_name);
   return it == ranked_.end() ? nullptr : it->second;
 }

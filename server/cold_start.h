@@ -16,7 +16,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "core/sync.h"
 #include "core/types.h"
 #include "server/model_registry.h"
 
@@ -53,7 +53,7 @@ class ColdStartTracker {
   double Decayed(const Count& c, int64_t now_ms) const;
 
   const Options options_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::flat_hash_map<ItemIndex, Count> counts_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<ItemIndex>>> ranked_ ABSL_GUARDED_BY(mu_);
   // Items with an all-zero row (no interactions at training time), per model name, computed once
@@ -62,7 +62,7 @@ class ColdStartTracker {
     uint64_t version = 0;
     std::vector<ItemIndex> items;  // newest first
   };
-  absl::Mutex refresh_mu_;
+  Mutex refresh_mu_;
   absl::flat_hash_map<std::string, ZeroRows> zero_rows_ ABSL_GUARDED_BY(refresh_mu_);
 };
 

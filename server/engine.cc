@@ -129,18 +129,18 @@ void Engine::Maintain() {
 }
 
 std::shared_ptr<const Catalog> Engine::PinCatalog() const {
-  absl::MutexLock lock(&catalog_mu_);
+  MutexLock lock(&catalog_mu_);
   return catalog_;
 }
 
 void Engine::SetCatalog(std::shared_ptr<const Catalog> catalog) {
-  absl::MutexLock lock(&catalog_mu_);
+  MutexLock lock(&catalog_mu_);
   catalog_ = std::move(catalog);
 }
 
 absl::StatusOr<std::vector<std::string>> Engine::LoadFromStore() {
   {
-    absl::MutexLock write_lock(&catalog_write_mu_);
+    MutexLock write_lock(&catalog_write_mu_);
     ASSIGN_OR_RETURN(std::vector<storage::ItemRecord> items, store_->ListItems());
     SetCatalog(Catalog().With(items));
   }
@@ -433,7 +433,7 @@ absl::Status Engine::LogInteractions(const recd::v1::LogInteractionsRequest& req
 }
 
 absl::StatusOr<storage::UpsertResult> Engine::ApplyItems(std::vector<storage::ItemRecord> records) {
-  absl::MutexLock write_lock(&catalog_write_mu_);
+  MutexLock write_lock(&catalog_write_mu_);
   ASSIGN_OR_RETURN(storage::UpsertResult result, store_->UpsertItems(records));
   for (size_t i = 0; i < records.size(); ++i) records[i].index = result.indices[i];
   SetCatalog(PinCatalog()->With(records));
@@ -463,7 +463,7 @@ absl::Status Engine::UpsertItems(const recd::v1::UpsertItemsRequest& request,
 
 absl::Status Engine::DeleteItem(const recd::v1::DeleteItemRequest& request) {
   RETURN_IF_ERROR(ValidateId(request.item_id(), "item_id", options_.limits));
-  absl::MutexLock write_lock(&catalog_write_mu_);
+  MutexLock write_lock(&catalog_write_mu_);
   const std::optional<ItemIndex> item = store_->FindItem(request.item_id());
   absl::Status deleted = store_->DeleteItem(request.item_id());
   if (absl::IsNotFound(deleted) || !item.has_value()) {

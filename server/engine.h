@@ -15,7 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "core/sync.h"
 #include "recd/v1/recommender.pb.h"
 #include "server/catalog.h"
 #include "server/cold_start.h"
@@ -89,8 +89,8 @@ class Engine {
   ColdStartTracker cold_start_;
 
   // Serialises catalogue writers so the store and the catalogue apply upserts in the same order.
-  absl::Mutex catalog_write_mu_;
-  mutable absl::Mutex catalog_mu_;
+  Mutex catalog_write_mu_;
+  mutable Mutex catalog_mu_;
   std::shared_ptr<const Catalog> catalog_ ABSL_GUARDED_BY(catalog_mu_);
 };
 

@@ -157,7 +157,7 @@ prometheus::Counter& Metrics::RequestCounter(Method method, grpc::StatusCode cod
   const int c = static_cast<int>(code) >= 0 && static_cast<int>(code) < kCodes ? static_cast<int>(code) : 2;
   prometheus::Counter* counter = requests_by_code_[m][c].load(std::memory_order_acquire);
   if (counter == nullptr) {
-    absl::MutexLock lock(&add_mu_);
+    MutexLock lock(&add_mu_);
     counter = &requests_.Add({{"method", MethodName(method)}, {"code", CodeName(static_cast<grpc::StatusCode>(c))}});
     requests_by_code_[m][c].store(counter, std::memory_order_release);
   }

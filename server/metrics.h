@@ -36,7 +36,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "core/sync.h"
 #include "grpcpp/support/status.h"
 #include "prometheus/collectable.h"
 #include "prometheus/counter.h"
@@ -114,7 +114,7 @@ class Metrics {
   std::array<prometheus::Gauge*, kMethods> in_flight_by_method_{};
   // Created on first use (Family::Add takes a lock; the pointer cache keeps the hot path free).
   std::array<std::array<std::atomic<prometheus::Counter*>, kCodes>, kMethods> requests_by_code_{};
-  absl::Mutex add_mu_;
+  Mutex add_mu_;
 };
 
 // Computes the state gauges at scrape time. All referenced objects must outlive it.

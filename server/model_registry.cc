@@ -41,7 +41,7 @@ absl::StatusOr<const ModelConfig*> ModelRegistry::Config(absl::string_view name)
 }
 
 std::shared_ptr<const ServingModel> ModelRegistry::Live(absl::string_view name) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = live_.find(name);
   return it == live_.end() ? nullptr : it->second;
 }
@@ -50,7 +50,7 @@ void ModelRegistry::Publish(std::shared_ptr<const ServingModel> model) {
   const std::string name = model->meta().name;
   std::shared_ptr<const ServingModel> old;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     old = std::exchange(live_[name], std::move(model));
   }
   // `old` is released here, outside the lock; in-flight requests may still hold it.

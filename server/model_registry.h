@@ -14,7 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "core/sync.h"
 #include "core/model.h"
 #include "core/scorer.h"
 
@@ -55,7 +55,7 @@ class ModelRegistry {
  private:
   const std::vector<ModelConfig> configs_;
   const std::string default_model_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<const ServingModel>> live_ ABSL_GUARDED_BY(mu_);
 };
 

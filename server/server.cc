@@ -5,7 +5,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "core/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -49,9 +48,11 @@ class RecdServerImpl : public RecdServer {
   std::unique_ptr<grpc::Server> grpc_server_;
   // Periodic upkeep off the request path (Engine::Maintain), about once a second.
   std::thread maintenance_;
-  absl::Notification stop_maintenance_;
+  Mutex maintenance_mu_;
+  CondVar maintenance_wake_;
+  bool stop_maintenance_ ABSL_GUARDED_BY(maintenance_mu_) = false;
   int port_ = 0;
-  absl::Mutex shutdown_mu_;
+  Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
 };
 
@@ -135,7 +136,14 @@ absl::Status RecdServerImpl::Init() {
 
   engine_->Maintain();
   maintenance_ = std::thread([this] {
-    while (!stop_maintenance_.WaitForNotificationWithTimeout(absl::Seconds(1))) engine_->Maintain();
+    while (true) {
+      {
+        MutexLock lock(&maintenance_mu_);
+        if (!stop_maintenance_) maintenance_wake_.WaitWithTimeout(&maintenance_mu_, std::chrono::seconds(1));
+        if (stop_maintenance_) return;
+      }
+      engine_->Maintain();
+    }
   });
   trainer_->Start();
   if (!untrained.empty() && stats.num_interactions > 0) {
@@ -170,7 +178,7 @@ std::string RecdServerImpl::ExampleCommand() const {
 }
 
 void RecdServerImpl::Shutdown() {
-  absl::MutexLock lock(&shutdown_mu_);
+  MutexLock lock(&shutdown_mu_);
   if (shut_down_) return;
   shut_down_ = true;
   if (grpc_server_ != nullptr) {
@@ -186,7 +194,11 @@ void RecdServerImpl::Shutdown() {
   }
   if (trainer_ != nullptr) trainer_->Stop();
   if (maintenance_.joinable()) {
-    stop_maintenance_.Notify();
+    {
+      MutexLock lock(&maintenance_mu_);
+      stop_maintenance_ = true;
+      maintenance_wake_.SignalAll();
+    }
     maintenance_.join();
   }
   exposer_.reset();  // scrapes read the store: stop them before it closes

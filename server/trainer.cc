@@ -41,7 +41,7 @@ Trainer::Trainer(storage::Store* store, ModelRegistry* registry, TrainerOptions 
 Trainer::~Trainer() { Stop(); }
 
 void Trainer::Start() {
-  absl::MutexLock lock(&queue_mu_);
+  MutexLock lock(&queue_mu_);
   if (thread_.joinable() || stopping_) return;
   thread_ = std::thread([this] { Loop(); });
 }
@@ -49,9 +49,10 @@ void Trainer::Start() {
 void Trainer::Stop() {
   std::deque<Request> abandoned;
   {
-    absl::MutexLock lock(&queue_mu_);
+    MutexLock lock(&queue_mu_);
     stopping_ = true;
     abandoned.swap(queue_);
+    wake_.SignalAll();
   }
   cancel_ = true;
   for (Request& r : abandoned) r.done.set_value(FailAll(r.models, "server is shutting down"));
@@ -62,11 +63,12 @@ std::shared_future<std::vector<TrainResult>> Trainer::Enqueue(std::vector<std::s
   Request request;
   request.models = std::move(models);
   std::shared_future<std::vector<TrainResult>> future = request.done.get_future().share();
-  absl::MutexLock lock(&queue_mu_);
+  MutexLock lock(&queue_mu_);
   if (stopping_) {
     request.done.set_value(FailAll(request.models, "server is shutting down"));
   } else {
     queue_.push_back(std::move(request));
+    wake_.Signal();
   }
   return future;
 }
@@ -75,8 +77,9 @@ void Trainer::NoteInteractions(uint64_t count) {
   const uint64_t total = interactions_since_run_.fetch_add(count) + count;
   const uint64_t threshold = options_.retrain_after_interactions;
   if (threshold > 0 && total >= threshold && total - count < threshold) {
-    absl::MutexLock lock(&queue_mu_);
+    MutexLock lock(&queue_mu_);
     poked_ = true;
+    wake_.Signal();
   }
 }
 
@@ -94,7 +97,7 @@ bool Trainer::ScheduleDue() const {
 
 bool Trainer::Tick() {
   if (!ScheduleDue()) return false;
-  absl::MutexLock lock(&run_mu_);
+  MutexLock lock(&run_mu_);
   if (!ScheduleDue()) return false;  // a run finished while we waited for the lock
   RECD_LOG(kInfo, "trainer", "scheduled retrain: ", interactions_since_run_.load(),
            " interactions since the last run");
@@ -112,14 +115,11 @@ void Trainer::Loop() {
   while (true) {
     std::optional<Request> request;
     {
-      absl::MutexLock lock(&queue_mu_);
-      queue_mu_.AwaitWithTimeout(
-          absl::Condition(
-              +[](Trainer* t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t->queue_mu_) {
-                return t->stopping_ || !t->queue_.empty() || t->poked_;
-              },
-              this),
-          options_.poll_interval);
+      MutexLock lock(&queue_mu_);
+      const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(options_.poll_interval);
+      while (!stopping_ && queue_.empty() && !poked_ && std::chrono::steady_clock::now() < deadline) {
+        wake_.WaitWithTimeout(&queue_mu_, deadline - std::chrono::steady_clock::now());
+      }
       if (stopping_) return;
       poked_ = false;
       if (!queue_.empty()) {
@@ -128,7 +128,7 @@ void Trainer::Loop() {
       }
     }
     if (request.has_value()) {
-      absl::MutexLock run_lock(&run_mu_);
+      MutexLock run_lock(&run_mu_);
       request->done.set_value(Run(request->models));
     } else {
       Tick();
@@ -137,7 +137,7 @@ void Trainer::Loop() {
 }
 
 std::vector<TrainResult> Trainer::RunNow(const std::vector<std::string>& models) {
-  absl::MutexLock lock(&run_mu_);
+  MutexLock lock(&run_mu_);
   return Run(models);
 }
 

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "core/sync.h"
 #include "absl/time/time.h"
 #include "core/model.h"
 #include "core/scorer.h"
@@ -127,11 +127,12 @@ class Trainer {
   ModelRegistry* const registry_;
   const TrainerOptions options_;
 
-  absl::Mutex run_mu_;  // one run at a time
-  absl::Mutex queue_mu_;
+  Mutex run_mu_;  // one run at a time
+  Mutex queue_mu_;
   std::deque<Request> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
   bool poked_ ABSL_GUARDED_BY(queue_mu_) = false;  // the interaction trigger fired
+  CondVar wake_;  // signalled with queue_mu_ held when a request, a poke or a stop arrives
   std::atomic<bool> cancel_{false};
   std::atomic<bool> busy_{false};
   // Schedule state: when the last run started and what was logged since.

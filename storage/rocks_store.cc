@@ -39,7 +39,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "core/sync.h"
 #include "core/status_macros.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/convenience.h"
@@ -453,10 +453,10 @@ class RocksStore final : public Store {
   // Appends hold it shared for their whole write; DeleteUser holds it exclusively while it
   // collects and erases a user's entries, so no append can slip an entry for that user in
   // between (and no reservation is pending while a user's mapping is removed).
-  absl::Mutex append_gate_ ABSL_ACQUIRED_BEFORE(items_mu_, models_mu_, mu_);
-  absl::Mutex items_mu_ ABSL_ACQUIRED_BEFORE(models_mu_, mu_);
-  absl::Mutex models_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  mutable absl::Mutex mu_;
+  Mutex append_gate_ ABSL_ACQUIRED_BEFORE(items_mu_, models_mu_, mu_);
+  Mutex items_mu_ ABSL_ACQUIRED_BEFORE(models_mu_, mu_);
+  Mutex models_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  mutable Mutex mu_;
 
   IdSpace users_ ABSL_GUARDED_BY(mu_);
   IdSpace items_ ABSL_GUARDED_BY(mu_);
@@ -731,7 +731,7 @@ absl::Status RocksStore::LoadIdMaps() {
     space->reverse.resize(space->capacity);
   }
 
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   users_ = std::move(users);
   items_ = std::move(items);
   erased_users_ = std::move(erased);
@@ -757,7 +757,7 @@ absl::Status RocksStore::LoadCounters() {
     }
     RETURN_IF_ERROR(FromRocks(it->status(), "reading the newest log entry"));
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   last_reserved_sequence_ = std::max(static_cast<uint64_t>(last_sequence), newest_logged);
   last_committed_sequence_ = last_reserved_sequence_;
   num_interactions_ = static_cast<uint64_t>(num_interactions);
@@ -775,7 +775,7 @@ absl::Status RocksStore::LoadDeletedItems() {
     if (record.deleted) deleted.insert(index);
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "loading items"));
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   deleted_items_ = std::move(deleted);
   return absl::OkStatus();
 }
@@ -878,26 +878,26 @@ absl::Status RocksStore::ForEachVersion(
 // ---- Id maps -------------------------------------------------------------------------------------
 
 std::optional<UserIndex> RocksStore::FindUser(absl::string_view user_id) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = users_.forward.find(user_id);
   if (it == users_.forward.end()) return std::nullopt;
   return it->second;
 }
 
 std::optional<ItemIndex> RocksStore::FindItem(absl::string_view item_id) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = items_.forward.find(item_id);
   if (it == items_.forward.end()) return std::nullopt;
   return it->second;
 }
 
 std::string RocksStore::UserId(UserIndex user) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return user < users_.reverse.size() ? users_.reverse[user] : std::string();
 }
 
 std::string RocksStore::ItemId(ItemIndex item) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return item < items_.reverse.size() ? items_.reverse[item] : std::string();
 }
 
@@ -919,12 +919,12 @@ absl::StatusOr<AppendResult> RocksStore::AppendInteractions(
     }
   }
 
-  absl::ReaderMutexLock gate(&append_gate_);
+  ReaderMutexLock gate(&append_gate_);
   std::vector<Claim> user_claims, item_claims;
   result.users.resize(batch.size());
   result.items.resize(batch.size());
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (uint64_t{users_.capacity} + batch.size() >= kNoIndex ||
         uint64_t{items_.capacity} + batch.size() >= kNoIndex) {
       return absl::ResourceExhaustedError("the store has run out of user or item indices");
@@ -972,7 +972,7 @@ absl::StatusOr<AppendResult> RocksStore::AppendInteractions(
 
   absl::Status written = Write(wb, "appending interactions");
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     FinishClaimsLocked(users_, user_claims, written.ok());
     FinishClaimsLocked(items_, item_claims, written.ok());
     in_flight_.erase(result.first_sequence);
@@ -1032,7 +1032,7 @@ absl::StatusOr<TrainingSnapshot> RocksStore::ReadTrainingSnapshot() const {
   TrainingSnapshot snapshot;
   uint64_t expected_size;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     snapshot.last_sequence =
         in_flight_.empty() ? last_reserved_sequence_ : *in_flight_.begin() - 1;
     snapshot.num_users = users_.capacity;
@@ -1104,9 +1104,9 @@ absl::StatusOr<DeleteUserResult> RocksStore::DeleteUser(absl::string_view user_i
 
   DeleteUserResult result;
   {
-    absl::WriterMutexLock gate(&append_gate_);
+    MutexLock gate(&append_gate_);
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       auto it = users_.forward.find(user_id);
       if (it == users_.forward.end()) {
         return absl::NotFoundError(absl::StrCat("unknown user '", user_id, "'"));
@@ -1137,7 +1137,7 @@ absl::StatusOr<DeleteUserResult> RocksStore::DeleteUser(absl::string_view user_i
                 CounterOperand(CounterOp::kAdd, -static_cast<int64_t>(result.erased_interactions)));
     RETURN_IF_ERROR(Write(batch, absl::StrCat("deleting user '", user_id, "'")));
 
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     users_.forward.erase(user_id);
     users_.reverse[result.index].clear();
     erased_users_.insert(result.index);
@@ -1149,10 +1149,10 @@ absl::StatusOr<DeleteUserResult> RocksStore::DeleteUser(absl::string_view user_i
 }
 
 absl::Status RocksStore::FinishPendingErasures() {
-  absl::MutexLock models(&models_mu_);
+  MutexLock models(&models_mu_);
   std::vector<UserIndex> users;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     users.assign(pending_erasures_.begin(), pending_erasures_.end());
   }
   if (users.empty()) return absl::OkStatus();
@@ -1231,7 +1231,7 @@ absl::Status RocksStore::ZeroUserRowsLocked(std::vector<UserIndex> users) {
   rocksdb::WriteBatch done;
   for (UserIndex user : users) done.Put(ids_cf_, ErasedUserKey(user), EncodeErasedUserValue(true));
   RETURN_IF_ERROR(Write(done, "recording finished user erasures"));
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (UserIndex user : users) pending_erasures_.erase(user);
   return absl::OkStatus();
 }
@@ -1246,11 +1246,11 @@ absl::StatusOr<UpsertResult> RocksStore::UpsertItems(absl::Span<const ItemRecord
   }
   for (size_t i = 0; i < items.size(); ++i) RETURN_IF_ERROR(ValidateId(items[i].id, "id", i));
 
-  absl::MutexLock items_lock(&items_mu_);
+  MutexLock items_lock(&items_mu_);
   std::vector<Claim> claims;
   result.indices.resize(items.size());
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (uint64_t{items_.capacity} + items.size() >= kNoIndex) {
       return absl::ResourceExhaustedError("the store has run out of item indices");
     }
@@ -1274,7 +1274,7 @@ absl::StatusOr<UpsertResult> RocksStore::UpsertItems(absl::Span<const ItemRecord
   }
   absl::Status written = Write(batch, "upserting items");
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     FinishClaimsLocked(items_, claims, written.ok());
     if (written.ok()) {
       for (ItemIndex index : result.indices) deleted_items_.erase(index);
@@ -1287,10 +1287,10 @@ absl::StatusOr<UpsertResult> RocksStore::UpsertItems(absl::Span<const ItemRecord
 }
 
 absl::Status RocksStore::DeleteItem(absl::string_view item_id) {
-  absl::MutexLock items_lock(&items_mu_);
+  MutexLock items_lock(&items_mu_);
   ItemIndex index;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = items_.forward.find(item_id);
     if (it == items_.forward.end()) {
       return absl::NotFoundError(absl::StrCat("unknown item '", item_id, "'"));
@@ -1314,7 +1314,7 @@ absl::Status RocksStore::DeleteItem(absl::string_view item_id) {
   rocksdb::WriteBatch batch;
   batch.Put(items_cf_, ItemKey(index), EncodeItemValue(record));
   RETURN_IF_ERROR(Write(batch, absl::StrCat("deleting item '", item_id, "'")));
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   deleted_items_.insert(index);
   return absl::OkStatus();
 }
@@ -1322,7 +1322,7 @@ absl::Status RocksStore::DeleteItem(absl::string_view item_id) {
 absl::StatusOr<std::vector<ItemRecord>> RocksStore::ListItems() const {
   std::vector<std::string> ids;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ids = items_.reverse;
   }
   std::vector<ItemRecord> records;
@@ -1382,13 +1382,13 @@ absl::StatusOr<uint64_t> RocksStore::SaveModel(const ModelData& data) {
     RETURN_IF_ERROR(ValidateMatrix(tensor, absl::StrCat("tensor '", tensor_name, "'")));
   }
 
-  absl::MutexLock models(&models_mu_);
+  MutexLock models(&models_mu_);
   ASSIGN_OR_RETURN(int64_t last_version, ReadCounter(ModelLastVersionKey(name)));
   const uint64_t version = static_cast<uint64_t>(last_version) + 1;
   // Rows of erased users are stored as zeros (see DeleteUser).
   std::vector<uint64_t> erased_rows;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (UserIndex user : erased_users_) {
       if (user < static_cast<uint64_t>(data.user_factors.rows())) erased_rows.push_back(user);
     }
@@ -1574,7 +1574,7 @@ absl::StatusOr<std::vector<std::string>> RocksStore::ListModelNames() const {
 
 absl::Status RocksStore::SetLiveVersion(absl::string_view name, uint64_t version) {
   RETURN_IF_ERROR(ValidateModelName(name));
-  absl::MutexLock models(&models_mu_);
+  MutexLock models(&models_mu_);
   ASSIGN_OR_RETURN(std::optional<ModelManifest> manifest, ReadManifest(name, version, nullptr));
   if (!manifest.has_value()) {
     return absl::NotFoundError(absl::StrCat(ModelLabel(name, version), " is not stored"));
@@ -1601,7 +1601,7 @@ absl::StatusOr<std::optional<uint64_t>> RocksStore::GetLiveVersion(absl::string_
 absl::Status RocksStore::MarkRejected(absl::string_view name, uint64_t version,
                                       absl::string_view reason) {
   RETURN_IF_ERROR(ValidateModelName(name));
-  absl::MutexLock models(&models_mu_);
+  MutexLock models(&models_mu_);
   ASSIGN_OR_RETURN(std::optional<ModelManifest> manifest, ReadManifest(name, version, nullptr));
   if (!manifest.has_value()) {
     return absl::NotFoundError(absl::StrCat(ModelLabel(name, version), " is not stored"));
@@ -1615,7 +1615,7 @@ absl::Status RocksStore::MarkRejected(absl::string_view name, uint64_t version,
 
 absl::Status RocksStore::DeleteModelVersion(absl::string_view name, uint64_t version) {
   RETURN_IF_ERROR(ValidateModelName(name));
-  absl::MutexLock models(&models_mu_);
+  MutexLock models(&models_mu_);
   ASSIGN_OR_RETURN(std::optional<uint64_t> live, GetLiveVersion(name));
   if (live.has_value() && *live == version) {
     return absl::FailedPreconditionError(
@@ -1652,7 +1652,7 @@ absl::Status RocksStore::CreateCheckpoint(const std::string& dir) {
 StoreStats RocksStore::GetStats() const {
   StoreStats stats;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stats.num_users = static_cast<uint32_t>(users_.forward.size());
     stats.num_items = static_cast<uint32_t>(items_.forward.size() - deleted_items_.size());
     stats.user_capacity = users_.capacity;
