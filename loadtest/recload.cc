@@ -37,7 +37,7 @@
 
 // Target and outputs.
 ABSL_FLAG(std::string, target, "", "recd address, loopback only (e.g. 127.0.0.1:50051). Default: from --port_file, else 127.0.0.1:50051.");
-ABSL_FLAG(std::string, port_file, "", "Read the port from this file (recd --port_file) and target 127.0.0.1:<port>.");
+ABSL_FLAG(std::string, port_file, "", "Read the port from the first line of this file (recd --port_file) and target 127.0.0.1:<port>.");
 ABSL_FLAG(int, server_pid, 0, "Sample this process's RSS and CPU from /proc every second (the recd process).");
 ABSL_FLAG(std::string, out, "recload", "Prefix of the result files: <out>.json, <out>_*.svg.");
 
@@ -117,7 +117,9 @@ absl::StatusOr<std::string> ResolveTarget() {
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     int port = 0;
     if (!in.good() && text.empty()) return absl::NotFoundError(absl::StrCat("--port_file ", port_file, ": cannot read"));
-    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port)) {
+    // The first line is the gRPC port (recd may write more lines, e.g. its metrics port).
+    const absl::string_view first_line = absl::string_view(text).substr(0, text.find('\n'));
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(first_line), &port)) {
       return absl::InvalidArgumentError(absl::StrCat("--port_file ", port_file, ": not a port number"));
     }
     target = absl::StrCat("127.0.0.1:", port);

@@ -105,7 +105,7 @@ start_server() {
   rm -f "$out/$name.port"
   nice -n "$nice_level" "$recd_bin" --data_dir="$data_dir" --listen=127.0.0.1:0 --port_file="$out/$name.port" \
     --models=popularity,pure_svd --model_params=pure_svd.rank=64 --scorer_threads=1 \
-    --sync_writes=true --log_level=warning >"$out/$name.server.log" 2>&1 &
+    --sync_writes=true --metrics_listen=127.0.0.1:0 --log_level=warning >"$out/$name.server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 600); do
     [[ -s "$out/$name.port" ]] && break
@@ -113,7 +113,7 @@ start_server() {
     sleep 0.1
   done
   [[ -s "$out/$name.port" ]] || { echo "recd did not report a port within 60 s" >&2; exit 1; }
-  port="$(cat "$out/$name.port")"
+  port="$(head -n1 "$out/$name.port")"  # line 1: the gRPC port (line 2: the metrics port)
   echo "== recd ($name) pid $server_pid on 127.0.0.1:$port, data $data_dir ($(df -T "$data_dir" | awk 'NR==2 {print $2}'))"
 }
 
