@@ -14,6 +14,8 @@ ARG RUNTIME_IMAGE=debian:12-slim
 
 # ---- build: compiler, -dev packages, the full source tree ---------------------------------
 FROM ${BUILD_IMAGE} AS build
+# pipefail: a failing step inside a pipeline fails the build.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 # The dependency layer stays cached until the script changes.
 COPY tools/install-deps.sh tools/install-deps.sh

@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools/install-deps.sh
+# --extra: Prometheus, nginx and PyYAML for the operations tests (tests/ops_*_test.cc).
+tools/install-deps.sh --extra
 
 BUILD_DIR=${BUILD_DIR:-build-test}
 JOBS=${JOBS:-2}
