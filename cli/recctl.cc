@@ -52,6 +52,10 @@ struct Command {
 
 const std::vector<FlagSpec> kCommonFlags = {
     {"server", "recd address host:port (env RECD_SERVER)", false, ""},
+    {"token", "bearer token for write/admin calls (env RECD_TOKEN)", false, ""},
+    {"tls_ca", "PEM CA that signed the server's certificate: connect with TLS", false, ""},
+    {"tls_cert", "PEM client certificate (mutual TLS, with --tls_key)", false, ""},
+    {"tls_key", "PEM client private key", false, ""},
     {"timeout", "seconds to wait for the server", false, "30"},
     {"json", "print the raw response as JSON-like text", true, ""},
 };
@@ -152,18 +156,49 @@ std::string ServerAddress(const std::map<std::string, std::string>& flags) {
   return server;
 }
 
-std::unique_ptr<Recommender::Stub> Connect(const std::map<std::string, std::string>& flags) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  return Recommender::NewStub(
-      grpc::CreateCustomChannel(ServerAddress(flags), grpc::InsecureChannelCredentials(), args));
+std::string ReadFileOrDie(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "recctl: --%s=%s cannot be read\n", flag, path.c_str());
+    std::exit(2);
+  }
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+// Plaintext unless --tls_ca is given; mutual TLS with --tls_cert/--tls_key.
+std::shared_ptr<grpc::ChannelCredentials> Credentials(const std::map<std::string, std::string>& flags) {
+  if (Get(flags, "tls_ca").empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadFileOrDie(Get(flags, "tls_ca"), "tls_ca");
+  if (!Get(flags, "tls_cert").empty()) {
+    ssl.pem_cert_chain = ReadFileOrDie(Get(flags, "tls_cert"), "tls_cert");
+    ssl.pem_private_key = ReadFileOrDie(Get(flags, "tls_key"), "tls_key");
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+std::shared_ptr<grpc::Channel> Channel(const std::map<std::string, std::string>& flags) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(ServerAddress(flags), Credentials(flags), args);
+}
+
+std::unique_ptr<Recommender::Stub> Connect(const std::map<std::string, std::string>& flags) {
+  return Recommender::NewStub(Channel(flags));
+}
+
+// Deadline from --timeout and the bearer token from --token or $RECD_TOKEN.
 void SetDeadline(grpc::ClientContext* context, const std::map<std::string, std::string>& flags) {
   double seconds = 30;
   absl::SimpleAtod(Get(flags, "timeout"), &seconds);
   context->set_deadline(std::chrono::system_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+  std::string token = Get(flags, "token");
+  if (token.empty()) {
+    const char* env = std::getenv("RECD_TOKEN");
+    if (env != nullptr) token = env;
+  }
+  if (!token.empty()) context->AddMetadata("authorization", "Bearer " + token);
 }
 
 const char* CodeName(grpc::StatusCode code) {
@@ -456,8 +491,7 @@ int CmdCheckpoint(const std::map<std::string, std::string>& f, const std::vector
 }
 
 int CmdHealth(const std::map<std::string, std::string>& f, const std::vector<std::string>&) {
-  auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(ServerAddress(f), grpc::InsecureChannelCredentials()));
+  auto stub = grpc::health::v1::Health::NewStub(Channel(f));
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(Get(f, "service"));
   grpc::ClientContext context;

@@ -58,6 +58,16 @@ ABSL_FLAG(double, recent_half_life_seconds, kDefaults.recent_half_life_seconds,
           "Half-life of the recent-popularity counts that rank new items.");
 ABSL_FLAG(double, impression_demotion_seconds, kDefaults.impression_demotion_seconds,
           "Items shown to a user (EVENT_IMPRESSION) within this many seconds rank after all others; 0 = off.");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "File of bearer tokens, one '<scopes> <token>' per line (scopes: read, write, admin). When set, write "
+          "and admin RPCs need a token with the scope in 'authorization: Bearer <token>'.");
+ABSL_FLAG(bool, require_auth_for_reads, false, "With --auth_tokens_file, reads need a 'read' token too.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for TLS (with --tls_key).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for TLS.");
+ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA bundle: clients must present a certificate it signed (mutual TLS).");
+ABSL_FLAG(int, max_message_bytes, kDefaults.max_message_bytes, "Largest request message accepted, bytes.");
+ABSL_FLAG(int, max_concurrent_streams, kDefaults.max_concurrent_streams, "Concurrent calls per client connection.");
+ABSL_FLAG(int, max_handler_threads, kDefaults.max_handler_threads, "Most threads handling calls at once.");
 ABSL_FLAG(int, max_k, kLimits.max_k, "Largest k a request may ask for.");
 ABSL_FLAG(int, max_batch_interactions, static_cast<int>(kLimits.max_batch_interactions),
           "Most interactions in one LogInteractions call.");
@@ -132,6 +142,19 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.impression_demotion_seconds = std::max(0.0, absl::GetFlag(FLAGS_impression_demotion_seconds));
+  options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  options.require_auth_for_reads = absl::GetFlag(FLAGS_require_auth_for_reads);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  options.max_handler_threads = absl::GetFlag(FLAGS_max_handler_threads);
+  if (options.max_message_bytes < 1024 || options.max_concurrent_streams < 1 || options.max_handler_threads < 2) {
+    std::fprintf(stderr, "recd: error: --max_message_bytes >= 1024, --max_concurrent_streams >= 1 and "
+                         "--max_handler_threads >= 2 are required\n");
+    return 2;
+  }
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.request_log_sample_rate = absl::GetFlag(FLAGS_request_log_sample_rate);
   if (!(options.request_log_sample_rate >= 0 && options.request_log_sample_rate <= 1)) {

@@ -77,6 +77,20 @@ struct ServerOptions {
   std::string metrics_listen = "127.0.0.1:9464";
   // Share of requests logged (one line each), 0..1. Server-side failures are always logged.
   double request_log_sample_rate = 0.0;
+  // Authentication: a token file (see server/auth.h); empty = no authentication.
+  std::string auth_tokens_file;
+  // Also require a "read"-scoped token for reads (Recommend, SimilarItems, GetModelInfo...).
+  bool require_auth_for_reads = false;
+  // TLS: PEM certificate chain and private key files; both empty = plaintext. With
+  // tls_client_ca, clients must present a certificate signed by that CA (mutual TLS).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  // Transport bounds: largest request accepted, concurrent streams per connection, and the most
+  // threads the server uses for handlers (excess calls wait or get RESOURCE_EXHAUSTED).
+  int max_message_bytes = 16 << 20;
+  int max_concurrent_streams = 100;
+  int max_handler_threads = 64;
   // fsync each write before acknowledging it. Off only for benchmarks.
   bool sync_writes = true;
   // Seed of training (deterministic models for a given log).

@@ -9,6 +9,8 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
+#include "server/auth.h"
 #include "server/demo.h"
 #include "server/engine.h"
 #include "prometheus/exposer.h"
@@ -23,6 +25,37 @@ namespace recd::server {
 namespace {
 
 constexpr char kServiceName[] = "recd.v1.Recommender";
+
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path, absl::string_view flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(flag, "=", path, ": cannot be read"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.size() > (1 << 20)) return absl::InvalidArgumentError(absl::StrCat(flag, "=", path, ": larger than 1 MiB"));
+  return text;
+}
+
+// Plaintext, TLS, or mutual TLS, from the options.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const ServerOptions& options) {
+  if (options.tls_cert.empty() && options.tls_key.empty()) {
+    if (!options.tls_client_ca.empty()) {
+      return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert and --tls_key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (options.tls_cert.empty() || options.tls_key.empty()) {
+    return absl::InvalidArgumentError("TLS needs both --tls_cert and --tls_key");
+  }
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.private_key, ReadSmallFile(options.tls_key, "--tls_key"));
+  ASSIGN_OR_RETURN(pair.cert_chain, ReadSmallFile(options.tls_cert, "--tls_cert"));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!options.tls_client_ca.empty()) {
+    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadSmallFile(options.tls_client_ca, "--tls_client_ca"));
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
 
 class RecdServerImpl : public RecdServer {
  public:
@@ -44,6 +77,7 @@ class RecdServerImpl : public RecdServer {
   std::shared_ptr<StateCollector> state_collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int metrics_port_ = 0;
+  Authorizer auth_;
   std::unique_ptr<RecommenderService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   // Periodic upkeep off the request path (Engine::Maintain), about once a second.
@@ -117,18 +151,34 @@ absl::Status RecdServerImpl::Init() {
     const std::vector<int> ports = exposer_->GetListeningPorts();
     metrics_port_ = ports.empty() ? 0 : ports[0];
   }
-  service_ = std::make_unique<RecommenderService>(engine_.get(), metrics_.get(), options_.request_log_sample_rate);
+  if (!options_.auth_tokens_file.empty()) {
+    ASSIGN_OR_RETURN(std::string tokens, ReadSmallFile(options_.auth_tokens_file, "--auth_tokens_file"));
+    absl::StatusOr<Authorizer> auth = Authorizer::FromConfig(tokens, options_.require_auth_for_reads);
+    if (!auth.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--auth_tokens_file=", options_.auth_tokens_file, ": ",
+                                                     auth.status().message()));
+    }
+    auth_ = std::move(*auth);
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, ServerCredentials(options_));
+  service_ = std::make_unique<RecommenderService>(engine_.get(), metrics_.get(), &auth_,
+                                                  options_.request_log_sample_rate);
   grpc::ServerBuilder builder;
   // gRPC enables SO_REUSEPORT by default, which would let a second server silently share the
   // port; a port already in use must be a startup error instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(64 << 20);
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options_.max_concurrent_streams);
+  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  grpc::ResourceQuota quota("recd");
+  quota.SetMaxThreads(options_.max_handler_threads);
+  builder.SetResourceQuota(quota);
+  builder.AddListeningPort(options_.listen, credentials, &port_);
   builder.RegisterService(service_.get());
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen,
-                                               " (--listen): the address is in use or not valid here"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options_.listen, " (--listen): the address is in use or not valid here",
+        options_.tls_cert.empty() ? "" : ", or --tls_cert/--tls_key do not hold a matching PEM certificate and key"));
   }
   grpc::HealthCheckServiceInterface* health = grpc_server_->GetHealthCheckService();
   health->SetServingStatus(kServiceName, true);

@@ -22,6 +22,12 @@ std::string RequestId(const grpc::ServerContext& context, uint64_t call_number) 
   return absl::StrFormat("%08x-%x", static_cast<uint32_t>(getpid()), call_number);
 }
 
+absl::string_view AuthorizationHeader(const grpc::ServerContext& context) {
+  auto it = context.client_metadata().find("authorization");
+  if (it == context.client_metadata().end()) return "";
+  return absl::string_view(it->second.data(), it->second.size());
+}
+
 bool IsServerFault(grpc::StatusCode code) {
   return code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::DATA_LOSS ||
          code == grpc::StatusCode::UNKNOWN || code == grpc::StatusCode::UNAVAILABLE;
@@ -37,6 +43,8 @@ grpc::Status RecommenderService::Handle(Method method, grpc::ServerContext* cont
   grpc::Status status;
   if (context->IsCancelled()) {
     status = grpc::Status(grpc::StatusCode::CANCELLED, "call cancelled by the client");
+  } else if (absl::Status allowed = auth_->Check(method, AuthorizationHeader(*context)); !allowed.ok()) {
+    status = ToGrpcStatus(allowed);
   } else {
     status = ToGrpcStatus(body());
   }

@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "recd/v1/recommender.grpc.pb.h"
+#include "server/auth.h"
 #include "server/engine.h"
 #include "server/metrics.h"
 
@@ -16,8 +17,9 @@ class RecommenderService final : public recd::v1::Recommender::Service {
  public:
   // `metrics` may be null. A share `request_log_sample_rate` (0..1) of calls is logged, one line
   // each; server-side failures (internal, data loss, unavailable, unknown) are always logged.
-  RecommenderService(Engine* engine, Metrics* metrics, double request_log_sample_rate)
-      : engine_(engine), metrics_(metrics), request_log_sample_rate_(request_log_sample_rate) {}
+  // `auth` decides which calls need which token scope (no tokens: everything is allowed).
+  RecommenderService(Engine* engine, Metrics* metrics, const Authorizer* auth, double request_log_sample_rate)
+      : engine_(engine), metrics_(metrics), auth_(auth), request_log_sample_rate_(request_log_sample_rate) {}
 
   grpc::Status Recommend(grpc::ServerContext* context, const recd::v1::RecommendRequest* request,
                          recd::v1::RecommendResponse* response) override;
@@ -54,6 +56,7 @@ class RecommenderService final : public recd::v1::Recommender::Service {
 
   Engine* const engine_;
   Metrics* const metrics_;
+  const Authorizer* const auth_;
   const double request_log_sample_rate_;
   std::atomic<uint64_t> calls_{0};
 };
