@@ -21,6 +21,17 @@ struct Settings {
   double lambda = 0.0;
   double alpha = 0.0;
   int cg_steps = 3;
+  double reg_exponent = 0.0;
+
+  // λ of a row whose observed entries have Σ α w = confidence_extra, against `others` rows on
+  // the other side: λ · ((others + confidence_extra) / others)^reg_exponent, i.e. scaled by the
+  // row's total confidence mass relative to a row without interactions (Rendle et al. 2021's
+  // frequency-scaled regularisation, in the HKV parametrisation).
+  double RowLambda(double confidence_extra, int64_t others) const {
+    if (reg_exponent == 0.0) return lambda;
+    const double n = static_cast<double>(std::max<int64_t>(others, 1));
+    return lambda * std::pow((n + confidence_extra) / n, reg_exponent);
+  }
 };
 
 absl::StatusOr<InteractionMatrixOptions> MatrixOptions(const ParsedParams& p,
@@ -35,7 +46,8 @@ absl::StatusOr<InteractionMatrixOptions> MatrixOptions(const ParsedParams& p,
 }
 
 Settings SettingsFrom(const ParsedParams& p) {
-  return {p.GetDouble("regularization"), p.GetDouble("alpha"), p.GetInt("cg_steps")};
+  return {p.GetDouble("regularization"), p.GetDouble("alpha"), p.GetInt("cg_steps"),
+          p.GetDouble("reg_exponent")};
 }
 
 // YᵀY in double. One code path for training and serving, so fold-in matches training.
@@ -118,9 +130,10 @@ void SolveSide(const InteractionMatrix& m, const EmbeddingMatrix& other, const S
       if (begin == end) continue;
       const RowProblem p(m.innerIndexPtr() + begin, m.valuePtr() + begin, end - begin, other,
                          s.alpha);
+      const double lambda = s.RowLambda(p.cw.sum(), other.rows());
       const Eigen::VectorXd x = step == Step::kExact
-                                    ? p.SolveExact(gram, s.lambda)
-                                    : SolveCg(p, gram, s.lambda, self.row(r).cast<double>().transpose(),
+                                    ? p.SolveExact(gram, lambda)
+                                    : SolveCg(p, gram, lambda, self.row(r).cast<double>().transpose(),
                                               s.cg_steps);
       if (x.allFinite()) self.row(r) = x.cast<float>().transpose();
     }
@@ -128,8 +141,9 @@ void SolveSide(const InteractionMatrix& m, const EmbeddingMatrix& other, const S
 }
 
 // L of the current factors (see als.h), in double, per-user partial sums in fixed blocks.
-double Objective(const InteractionMatrix& r, const EmbeddingMatrix& x, const EmbeddingMatrix& y,
-                 const Settings& s, int num_threads) {
+double Objective(const InteractionMatrix& r, const InteractionMatrix& rt,
+                 const EmbeddingMatrix& x, const EmbeddingMatrix& y, const Settings& s,
+                 int num_threads) {
   const Eigen::MatrixXd gram = Gram(y);
   const int64_t n = r.rows();
   constexpr int64_t kBlocks = 64;
@@ -138,18 +152,25 @@ double Objective(const InteractionMatrix& r, const EmbeddingMatrix& x, const Emb
     double sum = 0.0;
     for (int64_t u = BlockBegin(n, kBlocks, b); u < BlockBegin(n, kBlocks, b + 1); ++u) {
       const Eigen::VectorXd xu = x.row(u).cast<double>().transpose();
-      sum += xu.dot(gram * xu) + s.lambda * xu.squaredNorm();
+      double extra = 0.0;
       for (InteractionMatrix::InnerIterator it(r, u); it; ++it) {
         const double dot = xu.dot(y.row(it.col()).cast<double>().transpose());
         const double c = 1.0 + s.alpha * it.value();
+        extra += s.alpha * it.value();
         sum += c * (1.0 - dot) * (1.0 - dot) - dot * dot;
       }
+      sum += xu.dot(gram * xu) + s.RowLambda(extra, y.rows()) * xu.squaredNorm();
     }
     part[b] = sum;
   });
   double total = 0.0;
   for (double v : part) total += v;
-  return total + s.lambda * y.cast<double>().squaredNorm();
+  for (int64_t i = 0; i < y.rows(); ++i) {
+    double extra = 0.0;
+    for (InteractionMatrix::InnerIterator it(rt, i); it; ++it) extra += s.alpha * it.value();
+    total += s.RowLambda(extra, x.rows()) * y.row(i).cast<double>().squaredNorm();
+  }
+  return total;
 }
 
 class AlsModel final : public Model {
@@ -163,7 +184,7 @@ class AlsModel final : public Model {
         AggregateHistory(history, options_, static_cast<uint32_t>(item_factors().rows()));
     if (row.empty()) return EmbeddingVector();
     const RowProblem p = Problem(row);
-    const Eigen::VectorXd x = p.SolveExact(gram_, settings_.lambda);
+    const Eigen::VectorXd x = p.SolveExact(gram_, Lambda(p));
     if (!x.allFinite()) return EmbeddingVector();
     return x.cast<float>();
   }
@@ -178,7 +199,7 @@ class AlsModel final : public Model {
     if (row.empty()) return out;
     const RowProblem p = Problem(row);
     // score = y_targetᵀ A⁻¹ b = Σ_i c_i (A⁻¹ y_target)ᵀ y_i  (A symmetric).
-    const Eigen::VectorXd z = p.Normal(gram_, settings_.lambda)
+    const Eigen::VectorXd z = p.Normal(gram_, Lambda(p))
                                   .selfadjointView<Eigen::Lower>()
                                   .ldlt()
                                   .solve(v.row(item).cast<double>().transpose());
@@ -197,6 +218,10 @@ class AlsModel final : public Model {
   }
 
  private:
+  double Lambda(const RowProblem& p) const {
+    return settings_.RowLambda(p.cw.sum(), item_factors().rows());
+  }
+
   RowProblem Problem(const std::vector<WeightedItem>& row) const {
     std::vector<int32_t> idx(row.size());
     std::vector<float> w(row.size());
@@ -225,6 +250,8 @@ std::vector<ParamSpec> AlsParamSpecs() {
       ParamSpec::Double("log_alpha", 1.0, 1e-6, 1e6, "log weighting: 1 + alpha*log(1 + w/eps)"),
       ParamSpec::Double("log_epsilon", 1.0, 1e-6, 1e6, "log weighting epsilon"),
       ParamSpec::Int("cg_steps", 3, 1, 100, "conjugate-gradient iterations per row and step"),
+      ParamSpec::Double("reg_exponent", 0.0, 0.0, 2.0,
+                        "scale lambda by the row's relative confidence mass to this power"),
       ParamSpec::Double("tolerance", 0.0, 0.0, 1.0, "stop when a sweep lowers L by less"),
       ParamSpec::Double("init_std", 0.01, 1e-9, 10.0, "std of the initial item factors"),
   };
@@ -280,7 +307,7 @@ absl::StatusOr<ModelData> TrainAls(const TrainingData& data,
     }
     SolveSide(r, y, s, Step::kCg, options.num_threads, x);
     SolveSide(rt, x, s, Step::kCg, options.num_threads, y);
-    const double objective = Objective(r, x, y, s, options.num_threads);
+    const double objective = Objective(r, rt, x, y, s, options.num_threads);
     out.meta.metrics[absl::StrCat("objective_iter_", it + 1)] = objective;
     ++run;
     if (options.progress) options.progress(static_cast<double>(it + 1) / (iterations + 1));
@@ -292,7 +319,7 @@ absl::StatusOr<ModelData> TrainAls(const TrainingData& data,
 
   int64_t active_users = 0;
   for (int64_t u = 0; u < r.rows(); ++u) active_users += r.outerIndexPtr()[u + 1] > r.outerIndexPtr()[u];
-  out.meta.metrics["objective"] = Objective(r, x, y, s, options.num_threads);
+  out.meta.metrics["objective"] = Objective(r, rt, x, y, s, options.num_threads);
   out.meta.metrics["iterations_run"] = run;
   out.meta.metrics["warm_started"] = warm ? 1.0 : 0.0;
   out.meta.metrics["active_users"] = static_cast<double>(active_users);

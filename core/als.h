@@ -6,7 +6,7 @@
 // With w_ui the InteractionMatrix weight of a pair (see interaction_matrix.h; the `weighting`
 // parameter picks raw, log or binary), preference p_ui = 1 and confidence c_ui = 1 + α w_ui for
 // observed pairs, p_ui = 0 and c_ui = 1 for all others, ALS minimises
-//   L = Σ_(u,i) c_ui (p_ui − x_uᵀ y_i)² + λ (Σ_u |x_u|² + Σ_i |y_i|²)
+//   L = Σ_(u,i) c_ui (p_ui − x_uᵀ y_i)² + Σ_u λ_u |x_u|² + Σ_i λ_i |y_i|²
 // over every user x item pair (the unobserved ones through the Gram matrix YᵀY, never
 // enumerated), alternating user and item steps. Each row's step is a few conjugate-gradient
 // iterations on its normal equations, started from the row's current value: every CG
@@ -17,8 +17,8 @@
 //   item_factors  num_items x k: y_i (zero for items without interactions)
 //   user_factors  num_users x k: x_u (zero for users without interactions)
 //   tensors       "event_weights" 1 x 8 (see pure_svd.h): the aggregation used for w_ui
-// FoldInUser(history) = argmin_x Σ_i c_i (p_i − xᵀy_i)² + λ|x|² against the fixed item
-// factors: (YᵀY + Σ_i α w_i y_i y_iᵀ + λI) x = Σ_i (1 + α w_i) y_i. For a user's training
+// FoldInUser(history) = argmin_x Σ_i c_i (p_i − xᵀy_i)² + λ_u|x|² against the fixed item
+// factors: (YᵀY + Σ_i α w_i y_i y_iᵀ + λ_u I) x = Σ_i (1 + α w_i) y_i. For a user's training
 // history it reproduces the trained row bit for bit. ExplainScore splits x_uᵀy_j exactly over
 // the history (the Hu et al. explanation: item i contributes c_i y_jᵀ A⁻¹ y_i, shared among
 // the item's events in proportion to their weight).
@@ -35,6 +35,10 @@
 //   weighting [log]         "raw" | "log" | "binary": w_ui
 //   log_alpha [1], log_epsilon [1]: as pure_svd
 //   cg_steps [3]            1..100 CG iterations per row and step
+//   reg_exponent [0]        0..2: ν. A row's λ is λ · (1 + Σ_i α w_i / n)^ν, n the number of
+//                           rows on the other side: regularisation grows with the row's
+//                           confidence mass (Rendle et al., "Revisiting the performance of
+//                           iALS on item recommendation benchmarks", 2021); 0 = plain λ
 //   tolerance [0]           0..1: stop early once a sweep lowers L by less than this fraction
 //   init_std [0.01]         (0, 10]: standard deviation of the initial item factors
 #ifndef RECD_CORE_ALS_H_

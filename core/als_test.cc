@@ -53,10 +53,12 @@ std::vector<double> Objectives(const ModelData& d) {
 
 TEST(AlsTest, ObjectiveDecreasesEveryIteration) {
   const TrainingData d = GroupData(1, 300, 200, 5, 12000);
-  for (const char* weighting : {"log", "raw", "binary"}) {
+  for (const char* weighting : {"log", "raw", "binary", "log/frequency-scaled"}) {
+    const bool scaled = std::string(weighting) == "log/frequency-scaled";
     auto data = TrainModel({"als", "als",
                             {{"factors", "16"}, {"iterations", "12"}, {"regularization", "1"},
-                             {"alpha", "4"}, {"weighting", weighting}, {"init_std", "0.1"}}},
+                             {"alpha", "4"}, {"weighting", scaled ? "log" : weighting},
+                             {"init_std", "0.1"}, {"reg_exponent", scaled ? "1" : "0"}}},
                            d, {});
     ASSERT_TRUE(data.ok()) << data.status();
     const std::vector<double> objective = Objectives(*data);
@@ -70,9 +72,12 @@ TEST(AlsTest, ObjectiveDecreasesEveryIteration) {
   }
 }
 
-TEST(AlsTest, FoldInReproducesTrainedRowsAndExplainSumsToScore) {
+class AlsFoldInTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(AlsFoldInTest, FoldInReproducesTrainedRowsAndExplainSumsToScore) {
   const TrainingData d = GroupData(2, 120, 90, 3, 4000);
-  auto data = TrainModel({"als", "als", {{"factors", "8"}, {"iterations", "5"}}}, d, {});
+  auto data = TrainModel(
+      {"als", "als", {{"factors", "8"}, {"iterations", "5"}, {"reg_exponent", GetParam()}}}, d, {});
   ASSERT_TRUE(data.ok()) << data.status();
   auto model = CreateModel(std::make_shared<const ModelData>(*data));
   ASSERT_TRUE(model.ok()) << model.status();
@@ -93,6 +98,8 @@ TEST(AlsTest, FoldInReproducesTrainedRowsAndExplainSumsToScore) {
   // Items newer than the model are ignored; a history of only those has no vector.
   EXPECT_EQ((*model)->FoldInUser({{1000, 0, 1, 0, EventType::kView, false}}).size(), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(RegExponent, AlsFoldInTest, ::testing::Values("0", "1"));
 
 TEST(AlsTest, DeterministicForAnyThreadCount) {
   const TrainingData d = GroupData(3, 500, 150, 4, 15000);

@@ -14,9 +14,11 @@
 //   next_item     Leave-last-out by time: each user's last rating by timestamp (ties in file
 //                 order) is held out; HR@k and NDCG@k against the full catalogue.
 // With --validation every protocol trains on its training part only and measures on a
-// validation part carved from it the same way (u<f>.base split 80/20 per user; the 75% part
-// split 75/25 again with seed+1; the second-to-last interaction), so hyperparameters can be
-// searched without touching the test sets.
+// validation part carved from it the same way (u<f>.base split 90/10 per user with seed
+// 4242+f; the Recommenders training part split 90/10 per user again with seed+1; the
+// second-to-last interaction), so hyperparameters can be searched without touching the test
+// sets. 90/10 keeps the training density close to the real protocol's (72% and 67.5% of the
+// ratings instead of 80% and 75%): regularisation and rank optima move with density.
 #include <unistd.h>
 
 #include <algorithm>
@@ -68,6 +70,9 @@ ABSL_FLAG(std::string, json, "", "write results as JSON to this file ('-' = stdo
 
 namespace recd::eval {
 namespace {
+
+// Share of each user's training ratings kept for training under --validation.
+constexpr double kValidationRatio = 0.9;
 
 bool g_tty = false;
 std::mutex g_progress_mu;
@@ -177,7 +182,7 @@ absl::Status RunRating(const MovieLensData& ml, const std::vector<ModelConfig>& 
       TrainingData test;
       if (absl::GetFlag(FLAGS_validation)) {
         StratifiedSplitOptions so;
-        so.ratio = 0.8;
+        so.ratio = kValidationRatio;
         so.seed = 4242 + f;
         ASSIGN_OR_RETURN(TrainTestSplit s, StratifiedSplit(base, so));
         base = std::move(s.train);
@@ -269,8 +274,10 @@ absl::Status RunRecommenders(const MovieLensData& ml, const std::vector<ModelCon
   }
   ASSIGN_OR_RETURN(TrainTestSplit split, StratifiedSplit(ml.ratings, so));
   if (absl::GetFlag(FLAGS_validation)) {
-    so.seed += 1;
-    ASSIGN_OR_RETURN(split, StratifiedSplit(split.train, so));
+    StratifiedSplitOptions vo = so;
+    vo.ratio = kValidationRatio;
+    vo.seed = so.seed + 1;
+    ASSIGN_OR_RETURN(split, StratifiedSplit(split.train, vo));
   }
   // Models see a time-ordered log, as a server's (the two-tower pools the recent history).
   split.train = SortByTimestamp(std::move(split.train));

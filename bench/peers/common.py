@@ -4,7 +4,7 @@ Everything here mirrors recd's C++ (core/eval_protocol.*, core/eval_metrics.*, e
 so that the peers and recd train and test on identical interactions and are scored alike:
   * python_stratified_split semantics of Microsoft Recommenders (numpy RandomState per group,
     Python round), per user, ratio 0.75, seed 42; --validation splits the training part again
-    (same ratio, seed + 1);
+    (90/10 per user, seed + 1);
   * the training part is then stably sorted by timestamp (recd feeds models a time-ordered log);
   * ranking over all items minus the user's training items, k = 10; metrics as Recommenders'
     python_evaluation (MAP divided by the user's number of relevant items).
@@ -59,10 +59,11 @@ def stratified_split(users, ratio=0.75, seed=42):
 
 
 def recommenders_split(data, validation=False, ratio=0.75, seed=42):
-    """(train_rows, test_rows) of the Recommenders protocol; train rows sorted by timestamp."""
+    """(train_rows, test_rows) of the Recommenders protocol; train rows sorted by timestamp.
+    validation: the training part split again 90/10 per user with seed + 1 (as receval)."""
     train, test = stratified_split(data["users"], ratio, seed)
     if validation:
-        sub_train, sub_test = stratified_split(data["users"][train], ratio, seed + 1)
+        sub_train, sub_test = stratified_split(data["users"][train], 0.9, seed + 1)
         train, test = train[sub_train], train[sub_test]
     train = train[np.argsort(data["timestamps"][train], kind="stable")]
     return train, test
