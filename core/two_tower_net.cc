@@ -235,6 +235,23 @@ T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params
   const Mat<T> vt = v.transpose();
 
   // Phase 2: logits, softmax and the gradients of the tower outputs, per chunk of users.
+  // Columns holding another copy of row r's item are masked: group rows by item once.
+  std::vector<int64_t> by_item(rows);
+  for (int64_t r = 0; r < rows; ++r) by_item[r] = r;
+  std::stable_sort(by_item.begin(), by_item.end(),
+                   [&](int64_t a, int64_t b) { return ex[a].item < ex[b].item; });
+  std::vector<int64_t> group_begin(rows), group_end(rows);  // range of by_item holding r's item
+  for (int64_t g = 0; g < rows;) {
+    int64_t h = g;
+    while (h < rows && ex[by_item[h]].item == ex[by_item[g]].item) ++h;
+    for (int64_t k = g; k < h; ++k) {
+      group_begin[by_item[k]] = g;
+      group_end[by_item[k]] = h;
+    }
+    g = h;
+  }
+  Eigen::Array<T, 1, Eigen::Dynamic> logq_term(rows);
+  for (int64_t j = 0; j < rows; ++j) logq_term(j) = T(config.logq_weight) * T(log_q[ex[j].item]);
   std::vector<T> chunk_loss(chunks, T(0));
   std::vector<Mat<T>> dq(chunks), dv_part(chunks);
   ParallelForBlocks(chunks, num_threads, [&](int64_t c) {
@@ -242,26 +259,20 @@ T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params
     const Mat<T>& q = user_cache[c].out;
     Mat<T> s;
     Product<T>(q, vt, s);
-    s *= inv_temp;
     T loss = T(0);
     for (int64_t r = r0; r < r1; ++r) {
-      auto row = s.row(r - r0);
-      T max = -std::numeric_limits<T>::infinity();
-      for (int64_t j = 0; j < rows; ++j) {
-        if (j != r && ex[j].item == ex[r].item) continue;
-        row(j) -= T(config.logq_weight) * T(log_q[ex[j].item]);
-        max = std::max(max, row(j));
+      auto row = s.row(r - r0).array();
+      row = row * inv_temp - logq_term;
+      for (int64_t k = group_begin[r]; k < group_end[r]; ++k) {
+        if (by_item[k] != r) row(by_item[k]) = -std::numeric_limits<T>::infinity();
       }
+      const T max = row.maxCoeff();
       const T target = row(r);
-      T sum = T(0);
-      for (int64_t j = 0; j < rows; ++j) {
-        if (j != r && ex[j].item == ex[r].item) {
-          row(j) = T(0);
-          continue;
-        }
-        row(j) = std::exp(row(j) - max);
-        sum += row(j);
+      row = (row - max).exp();
+      for (int64_t k = group_begin[r]; k < group_end[r]; ++k) {
+        if (by_item[k] != r) row(by_item[k]) = T(0);
       }
+      const T sum = row.sum();
       loss += std::log(sum) + max - target;  // log Σ_j exp(s_rj) − s_rr
       row /= sum * T(rows);
       row(r) -= T(1) / T(rows);
@@ -291,45 +302,72 @@ T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params
                            dub[c]);
   });
 
-  // Phase 4: combine in chunk and example order.
-  auto add_dense = [&](int index, const Mat<T>& g) {
-    const Layout::Tensor& t = layout.tensors[index];
-    Eigen::Map<Mat<T>>(grad + t.offset, t.rows, t.cols) += g;
+  // Phase 4: combine in chunk and example order. Tasks own disjoint destinations (a weight
+  // tensor, or a range of rows of one embedding table) and visit the examples in order, so the
+  // sums do not depend on the thread count.
+  constexpr int64_t kParts = 8;
+  const int tables[4] = {layout.item_id, layout.feature, layout.hist, layout.user_id};
+  struct DenseGrad {
+    int tensor;
+    std::vector<const Mat<T>*> chunks;  // the tensor's gradient from each chunk
   };
-  auto row_of = [&](int index, int64_t row) {
-    const Layout::Tensor& t = layout.tensors[index];
-    return Eigen::Map<Vec<T>>(grad + t.offset + row * t.cols, t.cols);
-  };
-  T loss = T(0);
-  std::vector<int32_t> pooled_scratch;
-  for (int64_t c = 0; c < chunks; ++c) {
-    loss += chunk_loss[c];
-    for (size_t l = 0; l < net.item_w.size(); ++l) {
-      add_dense(layout.item_w[l], diw[c][l]);
-      add_dense(layout.item_b[l], dib[c][l]);
-      add_dense(layout.user_w[l], duw[c][l]);
-      add_dense(layout.user_b[l], dub[c][l]);
-    }
-    const int64_t r0 = BlockBegin(rows, chunks, c), r1 = BlockBegin(rows, chunks, c + 1);
-    for (int64_t r = r0; r < r1; ++r) {
-      const Example& e = ex[r];
-      const auto gi = dxi[c].row(r - r0);
-      row_of(layout.item_id, e.item) += item_keep(r) * gi.head(de).transpose();
-      const absl::Span<const int32_t> buckets = item_buckets.Row(e.item);
-      for (int32_t bkt : buckets) {
-        row_of(layout.feature, bkt) += gi.tail(de).transpose() / T(buckets.size());
-      }
-      const auto gu = dxu[c].row(r - r0);
-      std::vector<int32_t>& pooled = pooled_scratch;
-      pooled.clear();
-      for_pooled(r, [&](int32_t j) { pooled.push_back(j); });
-      if (!pooled.empty()) {
-        const Vec<T> share = gu.head(de).transpose() / T(pooled.size());
-        for (int32_t j : pooled) row_of(layout.hist, j) += share;
-      }
-      row_of(layout.user_id, e.user) += user_keep(r) * gu.tail(de).transpose();
+  std::vector<DenseGrad> dense;
+  for (size_t l = 0; l < net.item_w.size(); ++l) {
+    const std::pair<int, std::vector<std::vector<Mat<T>>>*> parts[] = {
+        {layout.item_w[l], &diw}, {layout.item_b[l], &dib}, {layout.user_w[l], &duw},
+        {layout.user_b[l], &dub}};
+    for (const auto& [tensor, per_chunk] : parts) {
+      DenseGrad d{tensor, {}};
+      for (int64_t c = 0; c < chunks; ++c) d.chunks.push_back(&(*per_chunk)[c][l]);
+      dense.push_back(std::move(d));
     }
   }
+  ParallelForBlocks(4 * kParts + static_cast<int64_t>(dense.size()), num_threads, [&](int64_t task) {
+    if (task >= 4 * kParts) {
+      const DenseGrad& d = dense[task - 4 * kParts];
+      const Layout::Tensor& t = layout.tensors[d.tensor];
+      Eigen::Map<Mat<T>> out(grad + t.offset, t.rows, t.cols);
+      for (const Mat<T>* g : d.chunks) out += *g;
+      return;
+    }
+    const int table = static_cast<int>(task / kParts);
+    const Layout::Tensor& t = layout.tensors[tables[table]];
+    const int64_t lo = BlockBegin(t.rows, kParts, task % kParts);
+    const int64_t hi = BlockBegin(t.rows, kParts, task % kParts + 1);
+    auto add = [&](int64_t row, const auto& g) {
+      if (row >= lo && row < hi) Eigen::Map<Vec<T>>(grad + t.offset + row * t.cols, t.cols) += g;
+    };
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t r0 = BlockBegin(rows, chunks, c), r1 = BlockBegin(rows, chunks, c + 1);
+      for (int64_t r = r0; r < r1; ++r) {
+        const Example& e = ex[r];
+        switch (table) {
+          case 0:
+            add(e.item, (item_keep(r) * dxi[c].row(r - r0).head(de)).transpose());
+            break;
+          case 1: {
+            const absl::Span<const int32_t> buckets = item_buckets.Row(e.item);
+            for (int32_t bkt : buckets) {
+              add(bkt, (dxi[c].row(r - r0).tail(de) / T(buckets.size())).transpose());
+            }
+            break;
+          }
+          case 2: {
+            const int64_t n = for_pooled(r, [](int32_t) {});
+            if (n == 0) break;
+            const Vec<T> share = dxu[c].row(r - r0).head(de).transpose() / T(n);
+            for_pooled(r, [&](int32_t j) { add(j, share); });
+            break;
+          }
+          case 3:
+            add(e.user, (user_keep(r) * dxu[c].row(r - r0).tail(de)).transpose());
+            break;
+        }
+      }
+    }
+  });
+  T loss = T(0);
+  for (int64_t c = 0; c < chunks; ++c) loss += chunk_loss[c];
   return loss / T(rows);
 }
 
