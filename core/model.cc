@@ -3,6 +3,7 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/als.h"
@@ -13,6 +14,40 @@
 #include "core/status_macros.h"
 
 namespace recd {
+
+bool IsUserIndexedTensor(absl::string_view tensor_name) { return absl::StartsWith(tensor_name, "user_"); }
+
+namespace {
+
+// Calls f(matrix) for user_factors and every user-indexed tensor that has a row for `user`.
+template <typename Data, typename F>
+void ForEachUserRow(Data& data, UserIndex user, F f) {
+  if (static_cast<Eigen::Index>(user) < data.user_factors.rows()) f(data.user_factors);
+  for (auto& [name, tensor] : data.tensors) {
+    if (IsUserIndexedTensor(name) && static_cast<Eigen::Index>(user) < tensor.rows()) f(tensor);
+  }
+}
+
+}  // namespace
+
+bool EraseUserRows(ModelData& data, UserIndex user) {
+  bool nonzero = false;
+  ForEachUserRow(data, user, [&](EmbeddingMatrix& m) {
+    auto row = m.row(static_cast<Eigen::Index>(user));
+    nonzero = nonzero || (row.array() != 0.0f).any();
+    row.setZero();
+  });
+  return nonzero;
+}
+
+bool HasUserRows(const ModelData& data, UserIndex user) {
+  bool nonzero = false;
+  ForEachUserRow(data, user, [&](const EmbeddingMatrix& m) {
+    nonzero = nonzero || (m.row(static_cast<Eigen::Index>(user)).array() != 0.0f).any();
+  });
+  return nonzero;
+}
+
 namespace {
 
 // One entry per algorithm: adding an algorithm is one line here plus its own files.

@@ -102,6 +102,17 @@ class Model {
   std::shared_ptr<const ModelData> data_;
 };
 
+// Tensors whose name starts with "user_" have one row per user index, like user_factors
+// (e.g. "user_bias", "user_id_emb"). Erasing a user zeroes their row in all of them.
+bool IsUserIndexedTensor(absl::string_view tensor_name);
+
+// Zeroes `user`'s row in user_factors and in every user-indexed tensor. Returns true if any of
+// those rows held a non-zero value.
+bool EraseUserRows(ModelData& data, UserIndex user);
+
+// True if `user`'s row is non-zero in user_factors or a user-indexed tensor.
+bool HasUserRows(const ModelData& data, UserIndex user);
+
 // Builds the serving object for `data` according to data.meta.algorithm. Validates shapes and
 // rejects non-finite values (InvalidArgument naming the tensor, row and column).
 absl::StatusOr<std::shared_ptr<const Model>> CreateModel(std::shared_ptr<const ModelData> data);

@@ -120,6 +120,21 @@ Engine::Engine(const ServerOptions& options, storage::Store* store, ModelRegistr
 void Engine::Maintain() {
   const uint32_t capacity = store_->GetStats().item_capacity;
   const int64_t now_ms = clock_->NowMs();
+  bool purge = false;
+  {
+    MutexLock lock(&purge_mu_);
+    if (purge_due_ms_ != 0 && now_ms >= purge_due_ms_) {
+      purge = true;
+      purge_due_ms_ = 0;
+    }
+  }
+  if (purge) {
+    if (absl::Status s = store_->PurgeDeleted(); !s.ok()) {
+      RECD_LOG(kError, "engine", "purging deleted data: ", s.message());
+    } else {
+      RECD_LOG(kInfo, "engine", "purged deleted data from the store's files");
+    }
+  }
   for (const ModelConfig& config : registry_->configs()) {
     if (config.algorithm == "popularity") continue;
     if (std::shared_ptr<const ServingModel> live = registry_->Live(config.name)) {
@@ -485,6 +500,15 @@ absl::Status Engine::DeleteUser(const recd::v1::DeleteUserRequest& request,
     return absl::NotFoundError(absl::StrCat("user_id: '", request.user_id(), "' is not a known user"));
   }
   RETURN_IF_ERROR(result.status());
+  // The id is gone from the store, so no new request can reach the user; now drop their rows
+  // from the live models, and have the maintenance thread purge the store's files soon.
+  RETURN_IF_ERROR(registry_->EraseUsers({result->index}, options_.scorer));
+  {
+    MutexLock lock(&purge_mu_);
+    if (purge_due_ms_ == 0) {
+      purge_due_ms_ = clock_->NowMs() + static_cast<int64_t>(options_.purge_delay_seconds * 1000);
+    }
+  }
   response->set_erased_interactions(result->erased_interactions);
   return absl::OkStatus();
 }

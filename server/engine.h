@@ -65,7 +65,8 @@ class Engine {
                                 recd::v1::CreateCheckpointResponse* response);
 
   // Periodic upkeep, called about once a second by the server's maintenance thread: ranks the
-  // cold items of every live model for exploration.
+  // cold items of every live model for exploration, and purges deleted users' data from the
+  // store's files purge_delay_seconds after a DeleteUser.
   void Maintain();
 
   // Applies item records to the store and the serving catalogue (used by UpsertItems and by the
@@ -87,6 +88,9 @@ class Engine {
   Trainer* const trainer_;
   Clock* const clock_;
   ColdStartTracker cold_start_;
+  // When the store should next be purged of deleted data (0 = nothing pending).
+  Mutex purge_mu_;
+  int64_t purge_due_ms_ ABSL_GUARDED_BY(purge_mu_) = 0;
 
   // Serialises catalogue writers so the store and the catalogue apply upserts in the same order.
   Mutex catalog_write_mu_;

@@ -68,6 +68,8 @@ ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA bundle: clients must present a
 ABSL_FLAG(int, max_message_bytes, kDefaults.max_message_bytes, "Largest request message accepted, bytes.");
 ABSL_FLAG(int, max_concurrent_streams, kDefaults.max_concurrent_streams, "Concurrent calls per client connection.");
 ABSL_FLAG(int, max_handler_threads, kDefaults.max_handler_threads, "Most threads handling calls at once.");
+ABSL_FLAG(double, purge_delay_seconds, kDefaults.purge_delay_seconds,
+          "Seconds after DeleteUser before deleted data is purged from the store's files (flush + compaction).");
 ABSL_FLAG(int, max_k, kLimits.max_k, "Largest k a request may ask for.");
 ABSL_FLAG(int, max_batch_interactions, static_cast<int>(kLimits.max_batch_interactions),
           "Most interactions in one LogInteractions call.");
@@ -155,6 +157,7 @@ int main(int argc, char** argv) {
                          "--max_handler_threads >= 2 are required\n");
     return 2;
   }
+  options.purge_delay_seconds = std::max(0.0, absl::GetFlag(FLAGS_purge_delay_seconds));
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.request_log_sample_rate = absl::GetFlag(FLAGS_request_log_sample_rate);
   if (!(options.request_log_sample_rate >= 0 && options.request_log_sample_rate <= 1)) {

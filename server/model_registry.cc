@@ -1,5 +1,6 @@
 #include "server/model_registry.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -54,6 +55,33 @@ void ModelRegistry::Publish(std::shared_ptr<const ServingModel> model) {
     old = std::exchange(live_[name], std::move(model));
   }
   // `old` is released here, outside the lock; in-flight requests may still hold it.
+}
+
+bool ModelRegistry::ReplaceIfCurrent(const std::shared_ptr<const ServingModel>& expected,
+                                     std::shared_ptr<const ServingModel> replacement) {
+  const std::string name = replacement->meta().name;
+  MutexLock lock(&mu_);
+  auto it = live_.find(name);
+  if (it == live_.end() || it->second != expected) return false;
+  it->second = std::move(replacement);
+  return true;
+}
+
+absl::Status ModelRegistry::EraseUsers(const std::vector<UserIndex>& users, const ScorerOptions& scorer_options) {
+  for (const ModelConfig& config : configs_) {
+    // Retry if a new version was published between the copy and the swap.
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      std::shared_ptr<const ServingModel> live = Live(config.name);
+      if (live == nullptr) break;
+      const ModelData& data = live->model->data();
+      if (std::none_of(users.begin(), users.end(), [&](UserIndex u) { return HasUserRows(data, u); })) break;
+      auto copy = std::make_shared<ModelData>(data);
+      for (UserIndex u : users) EraseUserRows(*copy, u);
+      ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> erased, ServingModel::Create(copy, scorer_options));
+      if (ReplaceIfCurrent(live, std::move(erased))) break;
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace recd::server

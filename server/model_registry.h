@@ -52,6 +52,18 @@ class ModelRegistry {
   // Makes `model` the live version of its name.
   void Publish(std::shared_ptr<const ServingModel> model) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Replaces the live snapshot of `replacement`'s name only if it is still `expected` (so an
+  // erasure never undoes a version published meanwhile). Returns whether it replaced.
+  bool ReplaceIfCurrent(const std::shared_ptr<const ServingModel>& expected,
+                        std::shared_ptr<const ServingModel> replacement) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Removes `users`' rows from every live model: each live snapshot that holds a non-zero row of
+  // one of them is replaced by a copy without those rows (snapshots are immutable; in-flight
+  // requests finish on the old one, which is freed after them). Costs a copy and a scorer build
+  // per affected model: meant for rare, privacy-driven deletions.
+  absl::Status EraseUsers(const std::vector<UserIndex>& users, const ScorerOptions& scorer_options)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   const std::vector<ModelConfig> configs_;
   const std::string default_model_;

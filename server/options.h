@@ -77,6 +77,9 @@ struct ServerOptions {
   std::string metrics_listen = "127.0.0.1:9464";
   // Share of requests logged (one line each), 0..1. Server-side failures are always logged.
   double request_log_sample_rate = 0.0;
+  // Seconds after a DeleteUser before the store's files are purged (flush + full compaction), so a
+  // burst of deletions costs one purge. Until then deleted values may linger in data files.
+  double purge_delay_seconds = 60;
   // Authentication: a token file (see server/auth.h); empty = no authentication.
   std::string auth_tokens_file;
   // Also require a "read"-scoped token for reads (Recommend, SimilarItems, GetModelInfo...).

@@ -221,6 +221,8 @@ TrainResult Trainer::TrainOne(const ModelConfig& config, const TrainingData& dat
   }
   if (options_.candidate_hook) options_.candidate_hook(*trained);
   auto candidate = std::make_shared<ModelData>(std::move(*trained));
+  // Users deleted since the snapshot (or whose rows came from a warm start) leave no trace.
+  EraseDeletedUsers(*candidate);
 
   std::string reject_reason;
   if (gate) {
@@ -283,6 +285,13 @@ TrainResult Trainer::TrainOne(const ModelConfig& config, const TrainingData& dat
     return result;
   }
   registry_->Publish(serving);
+  // A DeleteUser between EraseDeletedUsers above and the publish erased the previous live
+  // version, not this one: catch up.
+  std::vector<UserIndex> deleted_meanwhile;
+  for (UserIndex u = 0; u < static_cast<UserIndex>(candidate->user_factors.rows()); ++u) {
+    if (store_->UserId(u).empty() && HasUserRows(*candidate, u)) deleted_meanwhile.push_back(u);
+  }
+  if (!deleted_meanwhile.empty()) (void)registry_->EraseUsers(deleted_meanwhile, options_.scorer);
   result.outcome = TrainResult::Outcome::kPublished;
   RECD_LOG(kInfo, "trainer",
            absl::StrFormat("published %s v%d: %d interactions, %d users, %d items, %.2f s%s", config.name,
@@ -294,6 +303,16 @@ TrainResult Trainer::TrainOne(const ModelConfig& config, const TrainingData& dat
                                 : ""));
   PruneVersions(config.name, *version);
   return result;
+}
+
+void Trainer::EraseDeletedUsers(ModelData& data) const {
+  Eigen::Index rows = data.user_factors.rows();
+  for (const auto& [name, tensor] : data.tensors) {
+    if (IsUserIndexedTensor(name)) rows = std::max(rows, tensor.rows());
+  }
+  for (Eigen::Index u = 0; u < rows; ++u) {
+    if (store_->UserId(static_cast<UserIndex>(u)).empty()) EraseUserRows(data, static_cast<UserIndex>(u));
+  }
 }
 
 void Trainer::PruneVersions(const std::string& name, uint64_t live_version) {

@@ -122,6 +122,8 @@ class Trainer {
   TrainResult TrainOne(const ModelConfig& config, const TrainingData& data)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(run_mu_);
   void PruneVersions(const std::string& name, uint64_t live_version);
+  // Zeroes the rows of every user index without an id (deleted users, unused indices).
+  void EraseDeletedUsers(ModelData& data) const;
 
   storage::Store* const store_;
   ModelRegistry* const registry_;

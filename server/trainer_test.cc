@@ -255,6 +255,33 @@ TEST_F(TrainerTest, ColdItemsGetTheExplorationShare) {
   for (const auto& item : response.items()) EXPECT_FALSE(item.exploration());
 }
 
+TEST_F(TrainerTest, DeleteUserErasesLiveRowsAtOnceAndTrainingKeepsThemErased) {
+  LogDemo(0, 20000);
+  ASSERT_TRUE(h_.TrainAll());
+  const std::string victim = ActiveUser(5);
+  const UserIndex index = *h_.store().FindUser(victim);
+  auto before = h_.registry().Live("pure_svd");
+  ASSERT_TRUE(HasUserRows(before->model->data(), index));
+
+  recd::v1::DeleteUserRequest request;
+  request.set_user_id(victim);
+  recd::v1::DeleteUserResponse response;
+  ASSERT_TRUE(h_.engine().DeleteUser(request, &response).ok());
+  auto after = h_.registry().Live("pure_svd");
+  EXPECT_NE(after, before);                                 // a new snapshot...
+  EXPECT_EQ(after->meta().version, before->meta().version);  // ...of the same version
+  EXPECT_FALSE(HasUserRows(after->model->data(), index));
+  EXPECT_TRUE(HasUserRows(before->model->data(), index));  // in-flight readers' copy untouched
+  // Other users keep their rows.
+  EXPECT_TRUE(HasUserRows(after->model->data(), *h_.store().FindUser(ActiveUser(6))));
+
+  // The next version (trained with a warm start from the erased one) has no row either.
+  LogDemo(20000, 21000);
+  ASSERT_TRUE(h_.TrainAll());
+  EXPECT_EQ(h_.LiveVersion("pure_svd"), 2u);
+  EXPECT_FALSE(HasUserRows(h_.registry().Live("pure_svd")->model->data(), index));
+}
+
 TEST_F(TrainerTest, ReadersNeverFailWhileVersionsAreSwappedAndRolledBack) {
   TrainerOptions o;
   o.gate_enabled = false;

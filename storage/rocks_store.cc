@@ -399,6 +399,7 @@ class RocksStore final : public Store {
   absl::Status DeleteModelVersion(absl::string_view name, uint64_t version) override;
 
   absl::Status CreateCheckpoint(const std::string& dir) override;
+  absl::Status PurgeDeleted() override;
   StoreStats GetStats() const override;
 
  private:
@@ -1164,10 +1165,12 @@ absl::Status RocksStore::ZeroUserRowsLocked(std::vector<UserIndex> users) {
   // Collect the versions first (one Seek each), then rewrite the affected chunks, one batch per
   // version so that a concurrent LoadModel (which reads from a snapshot) sees each version
   // either before or after.
+  // A user-indexed matrix of a stored version: user_factors or a "user_*" tensor.
   struct Version {
     std::string name;
     uint64_t version;
-    MatrixShape user_factors;
+    uint32_t matrix;
+    MatrixShape shape;
   };
   std::vector<Version> versions;
   RETURN_IF_ERROR(ForEachVersion(
@@ -1180,29 +1183,35 @@ absl::Status RocksStore::ZeroUserRowsLocked(std::vector<UserIndex> users) {
           return absl::DataLossError(
               absl::StrCat(ModelLabel(name, version), ": ", m.status().message()));
         }
-        versions.push_back(Version{std::string(name), version, m->user_factors});
+        versions.push_back(Version{std::string(name), version, kUserFactorsMatrix, m->user_factors});
+        for (size_t t = 0; t < m->tensor_names.size(); ++t) {
+          if (IsUserIndexedTensor(m->tensor_names[t])) {
+            versions.push_back(Version{std::string(name), version,
+                                       static_cast<uint32_t>(kFirstTensorMatrix + t), m->tensors[t]});
+          }
+        }
         return absl::OkStatus();
       }));
 
   for (const Version& v : versions) {
-    const MatrixShape& shape = v.user_factors;
+    const MatrixShape& shape = v.shape;
     if (shape.num_chunks() == 0) continue;
     rocksdb::WriteBatch batch;
     for (size_t i = 0; i < users.size();) {
       if (users[i] >= shape.rows) break;  // sorted: no later user has a row either
       const uint32_t chunk = static_cast<uint32_t>(users[i] / shape.rows_per_chunk);
-      const std::string key = ModelChunkKey(v.name, v.version, kUserFactorsMatrix, chunk);
+      const std::string key = ModelChunkKey(v.name, v.version, v.matrix, chunk);
       ASSIGN_OR_RETURN(std::optional<std::string> value,
                        Get(models_cf_, key, nullptr, ModelLabel(v.name, v.version)));
       if (!value.has_value()) {
-        return absl::DataLossError(absl::StrCat(ModelLabel(v.name, v.version),
-                                                ": missing user_factors chunk ", chunk));
+        return absl::DataLossError(absl::StrCat(ModelLabel(v.name, v.version), ": missing chunk ", chunk,
+                                                " of user-indexed matrix ", v.matrix));
       }
       absl::StatusOr<ChunkView> view = DecodeChunk(*value);
       if (!view.ok() || view->cols != shape.cols ||
           view->first_row != uint64_t{chunk} * shape.rows_per_chunk) {
-        return absl::DataLossError(absl::StrCat(ModelLabel(v.name, v.version),
-                                                ": bad user_factors chunk ", chunk));
+        return absl::DataLossError(absl::StrCat(ModelLabel(v.name, v.version), ": bad chunk ", chunk,
+                                                " of user-indexed matrix ", v.matrix));
       }
       std::vector<float> rows(static_cast<size_t>(view->rows) * view->cols);
       view->CopyTo(rows.data());
@@ -1385,13 +1394,12 @@ absl::StatusOr<uint64_t> RocksStore::SaveModel(const ModelData& data) {
   MutexLock models(&models_mu_);
   ASSIGN_OR_RETURN(int64_t last_version, ReadCounter(ModelLastVersionKey(name)));
   const uint64_t version = static_cast<uint64_t>(last_version) + 1;
-  // Rows of erased users are stored as zeros (see DeleteUser).
+  // Rows of erased users are stored as zeros (see DeleteUser), in user_factors and in every
+  // user-indexed tensor; rows beyond a matrix's end are skipped by put_matrix.
   std::vector<uint64_t> erased_rows;
   {
     MutexLock lock(&mu_);
-    for (UserIndex user : erased_users_) {
-      if (user < static_cast<uint64_t>(data.user_factors.rows())) erased_rows.push_back(user);
-    }
+    erased_rows.assign(erased_users_.begin(), erased_users_.end());
   }
   std::sort(erased_rows.begin(), erased_rows.end());
 
@@ -1449,7 +1457,8 @@ absl::StatusOr<uint64_t> RocksStore::SaveModel(const ModelData& data) {
   uint32_t matrix = kFirstTensorMatrix;
   for (const auto& [tensor_name, tensor] : data.tensors) {
     if (!status.ok()) break;
-    status = put_matrix(matrix, tensor, manifest.tensors[matrix - kFirstTensorMatrix], {});
+    status = put_matrix(matrix, tensor, manifest.tensors[matrix - kFirstTensorMatrix],
+                        IsUserIndexedTensor(tensor_name) ? erased_rows : std::vector<uint64_t>());
     ++matrix;
   }
   if (status.ok()) status = flush(/*force=*/true);
@@ -1647,6 +1656,23 @@ absl::Status RocksStore::CreateCheckpoint(const std::string& dir) {
   // file system allows) plus a short WAL.
   return FromRocks(checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0),
                    absl::StrCat("writing checkpoint to ", dir));
+}
+
+absl::Status RocksStore::PurgeDeleted() {
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  RETURN_IF_ERROR(FromRocks(db_->Flush(flush, handles_), "flushing before a purge"));
+  // The flush made the old write-ahead log files obsolete; drop them now rather than later.
+  RETURN_IF_ERROR(FromRocks(db_->FlushWAL(/*sync=*/true), "syncing the write-ahead log"));
+  rocksdb::CompactRangeOptions compact;
+  // Rewrite the last level too: only a compaction that reaches it can drop deleted values.
+  compact.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  compact.exclusive_manual_compaction = false;  // let automatic compactions run alongside
+  for (rocksdb::ColumnFamilyHandle* cf : handles_) {
+    RETURN_IF_ERROR(FromRocks(db_->CompactRange(compact, cf, nullptr, nullptr),
+                              absl::StrCat("compacting ", cf->GetName(), " to purge deleted data")));
+  }
+  return absl::OkStatus();
 }
 
 StoreStats RocksStore::GetStats() const {

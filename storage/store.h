@@ -178,6 +178,12 @@ class Store {
   virtual absl::Status DeleteModelVersion(absl::string_view name, uint64_t version) = 0;
 
   // ---- Operations ----
+  // Makes deletions physical: flushes the memtables (so write-ahead log files holding deleted
+  // records are dropped) and compacts every column family down to the last level, which drops
+  // overwritten and deleted values from the data files. Heavy on large stores: call it after
+  // deletions, batched (the server does so a short while after DeleteUser).
+  virtual absl::Status PurgeDeleted() = 0;
+
   // Writes a consistent copy of the whole store to `dir` (must not exist), openable by Open.
   virtual absl::Status CreateCheckpoint(const std::string& dir) = 0;
   // In-memory counters plus RocksDB properties and one listing of the WAL files: cheap enough

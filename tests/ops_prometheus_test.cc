@@ -129,13 +129,14 @@ class OpsPrometheusTest : public ::testing::Test {
 
   // Starts prometheus on a free loopback port (retrying if another process took the port).
   std::unique_ptr<ChildProcess> StartPrometheus(const TempDir& dir, const std::string& config, int* port) {
+    std::string logs;
     for (int attempt = 0; attempt < 3; ++attempt) {
       *port = FreePort();
       auto process = ChildProcess::Start(
           {prometheus_, "--config.file=" + config, "--storage.tsdb.path=" + dir.Sub("tsdb"),
            absl::StrCat("--web.listen-address=127.0.0.1:", *port), "--storage.tsdb.retention.time=1h",
            "--log.level=warn"},
-          dir.Sub("prometheus.log"));
+          dir.Sub(absl::StrCat("prometheus-", attempt, ".log")));
       if (!process.ok()) continue;
       const absl::Time deadline = absl::Now() + absl::Seconds(30);
       while (absl::Now() < deadline && (*process)->Running()) {
@@ -143,9 +144,10 @@ class OpsPrometheusTest : public ::testing::Test {
         if (ready.ok() && ready->status == 200) return std::move(*process);
         absl::SleepFor(absl::Milliseconds(100));
       }
-      ADD_FAILURE() << "prometheus did not become ready; log:\n" << (*process)->ReadLog();
       (*process)->Stop();
+      absl::StrAppend(&logs, "attempt ", attempt + 1, " on port ", *port, ":\n", (*process)->ReadLog(), "\n");
     }
+    ADD_FAILURE() << "prometheus did not become ready; logs:\n" << logs;
     return nullptr;
   }
 
