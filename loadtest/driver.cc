@@ -1,5 +1,7 @@
 #include "loadtest/driver.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <time.h>
 
@@ -54,6 +56,23 @@ void WaitUntilNs(int64_t t_ns, int64_t spin_ns) {
   while (NowNs() < t_ns) {
     __builtin_ia32_pause();
   }
+}
+
+// Under a real-time policy (the benchmark may run recload SCHED_FIFO to shield it from other
+// work on the machine) threads of equal priority do not preempt each other: a worker busy with
+// a burst of completions would delay the pacer's sends. The pacer (the caller of RunPhase) goes
+// one priority above the workers. No-op under the normal policy.
+void RaisePacerPriority() {
+  static thread_local bool raised = false;  // once per thread: every phase calls this
+  if (raised) return;
+  raised = true;
+  int policy = 0;
+  sched_param param{};
+  if (pthread_getschedparam(pthread_self(), &policy, &param) != 0) return;
+  if (policy != SCHED_FIFO && policy != SCHED_RR) return;
+  if (param.sched_priority >= sched_get_priority_max(policy)) return;
+  param.sched_priority += 1;
+  pthread_setschedparam(pthread_self(), policy, &param);
 }
 
 struct Stubs {
@@ -477,6 +496,7 @@ PhaseResult LoadDriver::Impl::Run(const PhaseSpec& spec, const Mix& phase_mix) {
   const double cpu_before = SelfCpuSeconds();
   const int64_t wall_before = NowNs();
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  // wake the pacer within microseconds, not 50 us
+  RaisePacerPriority();
 
   if (!spec.closed_loop) {
     const OpenLoopSchedule schedule(phase_start, std::max(spec.rate, 1e-3));
