@@ -243,9 +243,9 @@ class AlsModel final : public Model {
 std::vector<ParamSpec> AlsParamSpecs() {
   return {
       ParamSpec::Int("factors", 64, 1, 1024, "latent factors k"),
-      ParamSpec::Int("iterations", 15, 1, 1000, "sweeps (user step + item step)"),
-      ParamSpec::Double("regularization", 5.0, 0.0, 1e6, "lambda"),
-      ParamSpec::Double("alpha", 2.0, 0.0, 1e6, "confidence c = 1 + alpha * w"),
+      ParamSpec::Int("iterations", 10, 1, 1000, "sweeps (user step + item step)"),
+      ParamSpec::Double("regularization", 100.0, 0.0, 1e6, "lambda"),
+      ParamSpec::Double("alpha", 10.0, 0.0, 1e6, "confidence c = 1 + alpha * w"),
       ParamSpec::Choice("weighting", "log", {"log", "binary", "raw"}, "pair weight w"),
       ParamSpec::Double("log_alpha", 1.0, 1e-6, 1e6, "log weighting: 1 + alpha*log(1 + w/eps)"),
       ParamSpec::Double("log_epsilon", 1.0, 1e-6, 1e6, "log weighting epsilon"),

@@ -27,11 +27,13 @@
 // initialises the item rows it has (new items get random rows) and the user rows it has; a
 // version that does not fit is ignored (meta.metrics "warm_started" = 0).
 //
-// Parameters (defaults in brackets; chosen by validation on ML-100K, see eval/):
+// Parameters (defaults in brackets; chosen on the validation part of ML-100K's Recommenders
+// protocol, see eval/TUNING.md: a broad plateau around λ 50-100, α 5-10, 32-256 factors):
 //   factors [64]            1..1024
-//   iterations [15]         1..1000 sweeps (user step + item step)
-//   regularization [5]      0..1e6: λ
-//   alpha [2]               0..1e6: confidence slope α
+//   iterations [10]         1..1000 sweeps (user step + item step)
+//   regularization [100]    0..1e6: λ (large: it multiplies |x|², against a Gram matrix summed
+//                           over the whole catalogue)
+//   alpha [10]              0..1e6: confidence slope α
 //   weighting [log]         "raw" | "log" | "binary": w_ui
 //   log_alpha [1], log_epsilon [1]: as pure_svd
 //   cg_steps [3]            1..100 CG iterations per row and step

@@ -177,12 +177,12 @@ class BiasedMfModel final : public Model {
 
 std::vector<ParamSpec> BiasedMfParamSpecs() {
   return {
-      ParamSpec::Int("factors", 64, 1, 1024, "latent factors k"),
+      ParamSpec::Int("factors", 32, 1, 1024, "latent factors k"),
       ParamSpec::Choice("solver", "als", {"als", "sgd"}, "alternating least squares or SGD"),
-      ParamSpec::Int("iterations", 20, 1, 1000, "ALS sweeps or SGD epochs"),
-      ParamSpec::Double("regularization", 0.1, 0.0, 100.0, "lambda on factors, per rating"),
-      ParamSpec::Double("bias_regularization", 0.1, 0.0, 100.0, "lambda on biases, per rating"),
-      ParamSpec::Double("reg_exponent", 1.0, 0.0, 2.0, "rows with n ratings get n^e * lambda"),
+      ParamSpec::Int("iterations", 10, 1, 1000, "ALS sweeps or SGD epochs"),
+      ParamSpec::Double("regularization", 1.2, 0.0, 100.0, "lambda on factors"),
+      ParamSpec::Double("bias_regularization", 1.0, 0.0, 100.0, "lambda on biases"),
+      ParamSpec::Double("reg_exponent", 0.5, 0.0, 2.0, "rows with n ratings get n^e * lambda"),
       ParamSpec::Double("learning_rate", 0.01, 1e-9, 1.0, "SGD step size"),
       ParamSpec::Double("lr_decay", 0.95, 1e-9, 1.0, "SGD step size factor per epoch"),
       ParamSpec::Double("init_std", 0.1, 0.0, 10.0, "standard deviation of initial factors"),

@@ -25,9 +25,11 @@ const std::vector<std::string> kModels = {"pure_svd", "biased_mf", "als", "two_t
 // Small models: the clustered data has 60 users and 40 items.
 const std::vector<std::string> kArgs = {
     "--models=popularity,pure_svd,biased_mf,als,two_tower",
-    "--model_params=pure_svd.rank=4,biased_mf.factors=4,als.factors=4,als.regularization=1,"
+    "--model_params=pure_svd.rank=4,biased_mf.factors=4,biased_mf.regularization=0.1,"
+    "als.factors=4,als.regularization=1,"
     "two_tower.dim=8,two_tower.embedding_dim=8,two_tower.hidden_dim=16,two_tower.epochs=40,"
-    "two_tower.batch_size=64,two_tower.learning_rate=0.01,two_tower.temperature=0.1"};
+    "two_tower.batch_size=64,two_tower.learning_rate=0.01,two_tower.temperature=0.1,"
+    "two_tower.logq_weight=1"};
 
 // The clustered clicks plus explicit ratings for biased_mf: each user rates four of their own
 // cluster's clicked items high and two of the other cluster's items low.

@@ -24,9 +24,10 @@ import torch
 
 import common
 
-DEFAULTS = dict(dim=64, embedding_dim=64, hidden_dim=128, hidden_layers=1, history_length=50,
-                feature_buckets=1024, epochs=20, batch_size=512, learning_rate=0.005, weight_decay=0.0,
-                temperature=0.05, normalize=1, logq_weight=1.0, user_id_dropout=0.0,
+# recd's defaults (core/two_tower.cc); compare.py passes recd's values explicitly anyway.
+DEFAULTS = dict(dim=32, embedding_dim=32, hidden_dim=64, hidden_layers=1, history_length=50,
+                feature_buckets=1024, epochs=7, batch_size=512, learning_rate=0.005, weight_decay=0.0,
+                temperature=0.1, normalize=1, logq_weight=1.5, user_id_dropout=0.0,
                 item_id_dropout=0.0, history_dropout=0.0, init_std=0.05)
 
 
