@@ -70,6 +70,8 @@ ABSL_FLAG(int, max_concurrent_streams, kDefaults.max_concurrent_streams, "Concur
 ABSL_FLAG(int, max_handler_threads, kDefaults.max_handler_threads, "Most threads handling calls at once.");
 ABSL_FLAG(double, purge_delay_seconds, kDefaults.purge_delay_seconds,
           "Seconds after DeleteUser before deleted data is purged from the store's files (flush + compaction).");
+ABSL_FLAG(bool, verify_store, false,
+          "Verify the checksums of every store file at startup (reads the whole store once).");
 ABSL_FLAG(int, max_k, kLimits.max_k, "Largest k a request may ask for.");
 ABSL_FLAG(int, max_batch_interactions, static_cast<int>(kLimits.max_batch_interactions),
           "Most interactions in one LogInteractions call.");
@@ -158,6 +160,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.purge_delay_seconds = std::max(0.0, absl::GetFlag(FLAGS_purge_delay_seconds));
+  options.verify_store = absl::GetFlag(FLAGS_verify_store);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.request_log_sample_rate = absl::GetFlag(FLAGS_request_log_sample_rate);
   if (!(options.request_log_sample_rate >= 0 && options.request_log_sample_rate <= 1)) {

@@ -94,6 +94,8 @@ struct ServerOptions {
   int max_message_bytes = 16 << 20;
   int max_concurrent_streams = 100;
   int max_handler_threads = 64;
+  // Verify the checksums of every store file at startup (reads the whole store once).
+  bool verify_store = false;
   // fsync each write before acknowledging it. Off only for benchmarks.
   bool sync_writes = true;
   // Seed of training (deterministic models for a given log).

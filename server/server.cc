@@ -94,6 +94,8 @@ absl::Status RecdServerImpl::Init() {
   storage::StoreOptions store_options;
   store_options.path = options_.data_dir;
   store_options.sync_writes = options_.sync_writes;
+  store_options.verify_checksums = options_.verify_store;
+  store_options.warn = [](absl::string_view message) { RECD_LOG(kWarning, "store", message); };
   absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::Store::Open(store_options);
   if (!store.ok()) {
     return absl::Status(store.status().code(),

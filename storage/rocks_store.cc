@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -196,6 +197,11 @@ rocksdb::DBOptions MakeDbOptions(const std::shared_ptr<rocksdb::Statistics>& sta
   db.max_total_wal_size = size_t{256} << 20;
   db.keep_log_file_num = 4;
   db.statistics = statistics;
+  // Every acknowledged write was fsynced, so after a crash only the log's last, torn record can be
+  // incomplete, and it was never acknowledged: tolerate exactly that. Any other corruption fails
+  // Open (RocksDB's default, point-in-time recovery, would silently stop replaying at the first
+  // damaged record and drop every acknowledged write after it).
+  db.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   return db;
 }
 
@@ -498,6 +504,119 @@ RocksStore::~RocksStore() {
   db_->Close().PermitUncheckedError();
 }
 
+// A read-write Open deletes data files its MANIFEST does not reference. If the MANIFEST itself is
+// damaged in a way RocksDB does not detect (seen: a garbled record header read as the end of the
+// file), that would delete the whole store and present it as empty. So before the read-write
+// Open, look with a read-only Open (which never deletes anything) and compare the data files on
+// disk with the ones referenced:
+//  - no recd marker but data files present: damaged, refuse;
+//  - unreferenced files outweighing the referenced ones: the MANIFEST lost track of the data,
+//    refuse;
+//  - a few unreferenced files (a crash during a flush or compaction legitimately leaves its
+//    outputs, or its inputs, behind): move them to an "orphaned-<time>" folder instead of letting
+//    RocksDB delete them, and warn.
+absl::Status CheckDataFilesBeforeOpen(const StoreOptions& options, const rocksdb::DBOptions& db_options,
+                                      const std::vector<rocksdb::ColumnFamilyDescriptor>& descriptors) {
+  const std::string& path = options.path;
+  auto damaged = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat("store at ", path, " is damaged: ", why,
+                                            ". recd will not open it; restore it from a checkpoint or backup"));
+  };
+  rocksdb::DB* raw = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(db_options, path, descriptors, &handles, &raw);
+  if (s.IsCorruption()) return damaged(s.ToString());
+  if (!s.ok()) return absl::OkStatus();  // e.g. an unfinished creation: the read-write Open decides
+  std::unique_ptr<rocksdb::DB> db(raw);
+  absl::Cleanup close = [&] {
+    for (rocksdb::ColumnFamilyHandle* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  };
+
+  std::vector<rocksdb::LiveFileMetaData> live;
+  db->GetLiveFilesMetaData(&live);
+  absl::flat_hash_set<std::string> referenced;
+  uint64_t live_bytes = 0;
+  for (const rocksdb::LiveFileMetaData& f : live) {
+    referenced.insert(fs::path(f.name).filename().string());
+    live_bytes += f.size;
+  }
+  std::vector<fs::path> orphans;
+  uint64_t orphan_bytes = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(path, ec)) {
+    if (entry.path().extension() != ".sst" || referenced.contains(entry.path().filename().string())) continue;
+    orphans.push_back(entry.path());
+    orphan_bytes += entry.file_size(ec);
+  }
+  std::string marker;
+  bool marker_found = false;
+  for (rocksdb::ColumnFamilyHandle* h : handles) {
+    if (h->GetName() == kMetaColumnFamily) marker_found = db->Get(rocksdb::ReadOptions(), h, kMetaMarkerKey, &marker).ok();
+  }
+  if (!marker_found && (live_bytes > 0 || orphan_bytes > 0)) {
+    return damaged(absl::StrCat("it holds ", live.size() + orphans.size(), " data files but no recd marker"));
+  }
+  if (orphans.empty()) return absl::OkStatus();
+  if (orphan_bytes > live_bytes) {
+    return damaged(absl::StrCat(orphans.size(), " data files (", orphan_bytes, " bytes) are not referenced by the "
+                                "MANIFEST, more than the ", live_bytes, " bytes it references"));
+  }
+  const fs::path aside = fs::path(path) / absl::StrCat("orphaned-", ::time(nullptr));
+  fs::create_directories(aside, ec);
+  for (const fs::path& f : orphans) {
+    fs::rename(f, aside / f.filename(), ec);
+    if (ec) return absl::InternalError(absl::StrCat("moving unreferenced data file ", f.string(), " aside: ", ec.message()));
+  }
+  if (options.warn) {
+    options.warn(absl::StrCat(orphans.size(), " data files (", orphan_bytes, " bytes) not referenced by the store's "
+                              "MANIFEST (left by a crash during a flush or compaction) were moved to ", aside.string(),
+                              "; delete them once you are sure nothing is missing"));
+  }
+  return absl::OkStatus();
+}
+
+
+// Whether a RocksDB database that lacks some of recd's column families is damaged rather than
+// foreign: another of recd's own families is listed, RocksDB itself finds the MANIFEST corrupt,
+// the default family holds the recd marker, or data files on disk are not referenced by the
+// MANIFEST. Looks with a read-only open, which
+// changes nothing.
+bool LooksLikeDamagedStore(const rocksdb::DBOptions& db_options, const std::string& path,
+                   const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
+    if (name != kMetaColumnFamily &&
+        std::find(OurColumnFamilies().begin(), OurColumnFamilies().end(), name) != OurColumnFamilies().end()) {
+      return true;
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const std::string& name : names) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  rocksdb::DB* raw = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status st = rocksdb::DB::OpenForReadOnly(db_options, path, descriptors, &handles, &raw);
+  if (st.IsCorruption()) return true;
+  if (!st.ok()) return false;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  bool found = false;
+  for (rocksdb::ColumnFamilyHandle* h : handles) {
+    std::string marker;
+    if (h->GetName() == kMetaColumnFamily) found = db->Get(rocksdb::ReadOptions(), h, kMetaMarkerKey, &marker).ok();
+    db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+  if (found) return true;
+  // Data files the MANIFEST does not reference: it lost track of them (and of the families
+  // they belonged to), whoever wrote the database.
+  std::vector<rocksdb::LiveFileMetaData> live;
+  db->GetLiveFilesMetaData(&live);
+  absl::flat_hash_set<std::string> referenced;
+  for (const rocksdb::LiveFileMetaData& f : live) referenced.insert(fs::path(f.name).filename().string());
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(path, ec)) {
+    if (entry.path().extension() == ".sst" && !referenced.contains(entry.path().filename().string())) return true;
+  }
+  return false;
+}
+
 // ---- Open --------------------------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<Store>> RocksStore::Open(const StoreOptions& options) {
@@ -553,6 +672,17 @@ absl::StatusOr<std::unique_ptr<Store>> RocksStore::Open(const StoreOptions& opti
       }
       fresh = true;
     } else if (!fs::exists(fs::path(path) / "CURRENT", ec)) {
+      // Without CURRENT RocksDB would treat the folder as new. If RocksDB's own files are there,
+      // it is a damaged store, not a foreign folder: refuse it rather than start over.
+      for (const auto& entry : fs::directory_iterator(path, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name == "IDENTITY" || name.rfind("MANIFEST-", 0) == 0 || absl::EndsWith(name, ".sst") ||
+            absl::EndsWith(name, ".log")) {
+          return absl::DataLossError(absl::StrCat(
+              "store at ", path, " is damaged: its CURRENT file is missing but RocksDB files (", name,
+              ", ...) are present. recd will not open or overwrite it; restore it from a checkpoint or backup"));
+        }
+      }
       return not_a_store("it is not empty and holds no RocksDB database");
     }
   }
@@ -568,9 +698,18 @@ absl::StatusOr<std::unique_ptr<Store>> RocksStore::Open(const StoreOptions& opti
     names = OurColumnFamilies();
   } else {
     rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, path, &names);
+    if (s.IsCorruption()) {
+      return absl::DataLossError(absl::StrCat("store at ", path, " is damaged (", s.ToString(),
+                                              "). recd will not open it; restore it from a checkpoint or backup"));
+    }
     if (!s.ok()) return FromRocks(s, absl::StrCat("reading store at ", path));
     for (const std::string& ours : OurColumnFamilies()) {
       if (std::find(names.begin(), names.end(), ours) == names.end()) {
+        if (LooksLikeDamagedStore(db_options, path, names)) {
+          return absl::DataLossError(absl::StrCat(
+              "store at ", path, " is damaged: its MANIFEST lacks the '", ours,
+              "' column family. recd will not open it; restore it from a checkpoint or backup"));
+        }
         return not_a_store(
             absl::StrCat("RocksDB database without the '", ours, "' column family"));
       }
@@ -589,6 +728,8 @@ absl::StatusOr<std::unique_ptr<Store>> RocksStore::Open(const StoreOptions& opti
                                         : rocksdb::ColumnFamilyOptions());
   }
 
+  if (!fresh) RETURN_IF_ERROR(CheckDataFilesBeforeOpen(options, db_options, descriptors));
+
   rocksdb::DB* raw_db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::Status s = rocksdb::DB::Open(db_options, path, descriptors, &handles, &raw_db);
@@ -597,6 +738,10 @@ absl::StatusOr<std::unique_ptr<Store>> RocksStore::Open(const StoreOptions& opti
       return absl::FailedPreconditionError(absl::StrCat(
           "store at ", path, " is in use by another process (or another Store in this one): ",
           s.ToString()));
+    }
+    if (s.IsCorruption()) {
+      return absl::DataLossError(absl::StrCat("store at ", path, " is damaged (", s.ToString(),
+                                              "). recd will not open it; restore it from a checkpoint or backup"));
     }
     return FromRocks(s, absl::StrCat("opening store at ", path));
   }
@@ -609,6 +754,14 @@ absl::StatusOr<std::unique_ptr<Store>> RocksStore::Open(const StoreOptions& opti
     bool adopt_empty = false;
     RETURN_IF_ERROR(store->CheckExistingStore(&adopt_empty));
     if (adopt_empty) RETURN_IF_ERROR(store->InitializeNewStore());
+  }
+  if (options.verify_checksums) {
+    // Reads every data file once: finds damage now rather than when a request reaches it.
+    rocksdb::Status verified = store->db_->VerifyChecksum();
+    if (!verified.ok()) {
+      return absl::DataLossError(absl::StrCat("store at ", path, " failed checksum verification (",
+                                              verified.ToString(), "); restore it from a checkpoint or backup"));
+    }
   }
   RETURN_IF_ERROR(store->LoadIdMaps());
   RETURN_IF_ERROR(store->LoadCounters());

@@ -13,6 +13,7 @@
 #define RECD_STORAGE_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,11 @@ struct StoreOptions {
   bool sync_writes = true;
   // RocksDB block cache, bytes.
   size_t block_cache_bytes = size_t{256} << 20;
+  // Receives warnings from Open (e.g. unreferenced data files moved aside); may be empty.
+  std::function<void(absl::string_view)> warn;
+  // Verify every data file's checksums at Open (reads the whole store once): damage becomes a
+  // startup error instead of an error on the first request that touches it.
+  bool verify_checksums = false;
 };
 
 // An interaction by external ids, already validated by the caller.

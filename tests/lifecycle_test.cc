@@ -2,6 +2,7 @@
 // against a real server.
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -123,6 +124,129 @@ TEST(LifecycleTest, ForeignFolderIsRefused) {
   std::string line;
   std::getline(in, line);
   EXPECT_EQ(line, "precious, not a database");
+}
+
+// Overwrites `bytes` at a third of `path`'s length.
+void Damage(const std::string& path, const std::string& bytes = "!!damaged-bytes!!") {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(path) / 3));
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Name and size of every file, to show a refused store was left as it was.
+std::string Listing(const std::string& dir) {
+  std::string out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name == "LOCK" || name.rfind("LOG", 0) == 0) continue;  // made by any open attempt
+    out += name + ":" + std::to_string(e.is_regular_file() ? e.file_size() : 0) + "\n";
+  }
+  return out;
+}
+
+std::string FirstFile(const std::string& dir, const std::string& prefix, const std::string& suffix) {
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) == 0 && name.size() >= suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      return e.path().string();
+    }
+  }
+  return "";
+}
+
+TEST(LifecycleTest, DamagedStoresAreRefusedAndLeftUntouched) {
+  TempDir dir;
+  const std::string data = dir.Sub("data"), snapshot = dir.Sub("snapshot");
+  {
+    auto server = RecdProcess::Start(data, kSmallModels);
+    ASSERT_TRUE(server.ok()) << server.status();
+    auto stub = (*server)->NewStub();
+    const testing::ClusteredData planted = testing::MakeClusteredData();
+    ASSERT_TRUE(testing::LogInteractions(*stub, planted.interactions).ok());
+    ASSERT_TRUE(testing::TrainAll(*stub).ok());
+    grpc::ClientContext context;
+    recd::v1::CreateCheckpointRequest request;
+    request.set_path(snapshot);  // a checkpoint's data is in SST files
+    recd::v1::CreateCheckpointResponse response;
+    ASSERT_TRUE(stub->CreateCheckpoint(&context, request, &response).ok());
+    // Writes after the checkpoint's flush stay in `data`'s write-ahead log at shutdown.
+    std::vector<recd::v1::Interaction> more = planted.interactions;
+    for (auto& in : more) in.set_user_id("w" + in.user_id());
+    ASSERT_TRUE(testing::LogInteractions(*stub, more, 20).ok());
+    ASSERT_EQ((*server)->Terminate(), 0);
+  }
+  auto copy = [&](const std::string& from, const std::string& name) {
+    std::filesystem::copy(from, dir.Sub(name), std::filesystem::copy_options::recursive);
+    return dir.Sub(name);
+  };
+  auto refused = [&](const std::string& store, const std::vector<std::string>& extra, const std::string& fragment) {
+    const std::string before = Listing(store);
+    std::vector<std::string> args = kSmallModels;
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto server = RecdProcess::Start(store, args);
+    ASSERT_FALSE(server.ok()) << store << " was opened";
+    EXPECT_THAT(std::string(server.status().message()), HasSubstr("exited with code 1"));
+    EXPECT_THAT(std::string(server.status().message()), HasSubstr(fragment));
+    EXPECT_EQ(Listing(store), before) << "a refused store was modified";
+  };
+
+  const std::string manifest = copy(snapshot, "manifest");
+  Damage(FirstFile(manifest, "MANIFEST-", ""));
+  refused(manifest, {}, "is damaged");
+
+  const std::string current = copy(snapshot, "current");
+  std::filesystem::remove(current + "/CURRENT");
+  refused(current, {}, "is damaged: its CURRENT file is missing");
+
+  const std::string sst = copy(snapshot, "sst");
+  for (const auto& e : std::filesystem::directory_iterator(sst)) {
+    if (e.path().extension() == ".sst") Damage(e.path().string());
+  }
+  refused(sst, {}, "is damaged");
+
+  // Damage RocksDB does not notice (a garbled MANIFEST record header read as the end of the
+  // file): its read-write open would delete every data file and present an empty store.
+  const std::string header = copy(snapshot, "header");
+  const std::string manifest_file = FirstFile(header, "MANIFEST-", "");
+  for (size_t offset = 8; offset + 8 < std::filesystem::file_size(manifest_file); offset += 16) {
+    const std::string attempt = copy(header, "attempt");
+    std::fstream f(FirstFile(attempt, "MANIFEST-", ""), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(offset));
+    f.write("!!damaged-bytes!!", 17);
+    f.close();
+    const std::string before = Listing(attempt);
+    auto server = RecdProcess::Start(attempt, kSmallModels);
+    if (server.ok()) {
+      // Opened: then it must have kept everything (the damage hit something unused).
+      auto stub = (*server)->NewStub();
+      recd::v1::GetModelInfoResponse info;
+      EXPECT_TRUE(testing::GetModelInfo(*stub, &info).ok());
+      EXPECT_EQ(info.num_interactions(), testing::MakeClusteredData().interactions.size()) << "offset " << offset;
+    } else {
+      EXPECT_THAT(std::string(server.status().message()), HasSubstr("is damaged")) << "offset " << offset;
+      EXPECT_EQ(Listing(attempt), before) << "offset " << offset;
+    }
+    std::filesystem::remove_all(attempt);
+  }
+
+  const std::string verified = copy(snapshot, "verified");
+  std::filesystem::remove(FirstFile(verified, "", ".sst"));  // a referenced file is missing
+  refused(verified, {"--verify_store"}, "store at");
+
+  // A damaged record in the middle of the write-ahead log would otherwise end the replay there
+  // and silently drop the acknowledged writes after it.
+  const std::string wal = copy(data, "wal");
+  const std::string log = FirstFile(wal, "", ".log");
+  ASSERT_FALSE(log.empty());
+  ASSERT_GT(std::filesystem::file_size(log), 4096u);
+  Damage(log);
+  refused(wal, {}, "is damaged");
+
+  // The undamaged checkpoint opens and serves.
+  auto server = RecdProcess::Start(snapshot, kSmallModels);
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_EQ((*server)->Terminate(), 0);
 }
 
 TEST(LifecycleTest, DataFolderThatCannotBeCreatedIsAClearError) {
