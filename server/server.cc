@@ -175,6 +175,9 @@ absl::Status RecdServerImpl::Init() {
   quota.SetMaxThreads(options_.max_handler_threads);
   builder.SetResourceQuota(quota);
   builder.AddListeningPort(options_.listen, credentials, &port_);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<DecodeErrorInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.RegisterService(service_.get());
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || port_ == 0) {

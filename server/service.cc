@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "server/logging.h"
 #include "server/status_util.h"
@@ -33,7 +34,41 @@ bool IsServerFault(grpc::StatusCode code) {
          code == grpc::StatusCode::UNKNOWN || code == grpc::StatusCode::UNAVAILABLE;
 }
 
+class DecodeErrorInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit DecodeErrorInterceptor(std::string method) : method_(std::move(method)) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      if (status.error_code() == grpc::StatusCode::INTERNAL && status.error_message().empty()) {
+        // "/recd.v1.Recommender/LogInteractions" -> "recd.v1.LogInteractionsRequest".
+        const size_t slash = method_.rfind('/');
+        const std::string request_type =
+            absl::StrCat("recd.v1.", slash == std::string::npos ? method_ : method_.substr(slash + 1), "Request");
+        methods->ModifySendStatus(grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("request: not decodable as ", request_type,
+                         ": a string field (an id such as user_id or item_id, a model name, a category, tag or "
+                         "title) is not valid UTF-8, or the bytes are not that message")));
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string method_;
+};
+
 }  // namespace
+
+grpc::experimental::Interceptor* DecodeErrorInterceptorFactory::CreateServerInterceptor(
+    grpc::experimental::ServerRpcInfo* info) {
+  const std::string method = info->method();
+  // Only our service: health and reflection keep gRPC's own behaviour.
+  if (method.rfind("/recd.v1.", 0) != 0) return nullptr;
+  return new DecodeErrorInterceptor(method);
+}
 
 grpc::Status RecommenderService::Handle(Method method, grpc::ServerContext* context,
                                         const std::function<absl::Status()>& body) {

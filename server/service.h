@@ -6,12 +6,22 @@
 #include <atomic>
 #include <functional>
 
+#include "grpcpp/support/server_interceptor.h"
 #include "recd/v1/recommender.grpc.pb.h"
 #include "server/auth.h"
 #include "server/engine.h"
 #include "server/metrics.h"
 
 namespace recd::server {
+
+// Turns gRPC's answer to an undecodable request (INTERNAL with an empty message: the protobuf
+// parser refused the bytes before any handler ran, typically because a string field such as an
+// id is not valid UTF-8, which proto3 forbids) into INVALID_ARGUMENT naming the request type and
+// the likely cause. recd's own handlers never answer INTERNAL without a message.
+class DecodeErrorInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override;
+};
 
 class RecommenderService final : public recd::v1::Recommender::Service {
  public:
