@@ -10,14 +10,17 @@
 namespace recd {
 namespace {
 
-using SgemmFn = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
-                         float*, int64_t, bool);
+// A(i, p) = a[i * ars + p * acs]: (lda, 1) for row-major A, (1, lda) for transposed storage.
+using SgemmFn = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*,
+                         int64_t, float*, int64_t, bool);
 
-void SgemmPortable(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-                   int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+void SgemmPortable(int64_t m, int64_t n, int64_t k, const float* a, int64_t ars, int64_t acs,
+                   const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using Stride = Eigen::OuterStride<>;
-  const Eigen::Map<const RowMat, 0, Stride> am(a, m, k, Stride(lda));
+  using AnyStride = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
+  // Row-major map: outer stride between rows (ars), inner stride between columns (acs).
+  const Eigen::Map<const RowMat, 0, AnyStride> am(a, m, k, AnyStride(ars, acs));
   const Eigen::Map<const RowMat, 0, Stride> bm(b, k, n, Stride(ldb));
   Eigen::Map<RowMat, 0, Stride> cm(c, m, n, Stride(ldc));
   if (accumulate) {
@@ -34,9 +37,9 @@ void SgemmPortable(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
 // code compiled for the baseline ISA.
 
 template <int R>
-__attribute__((target("avx2,fma"))) inline void Block16(int64_t k, const float* a, int64_t lda,
-                                                        const float* b, int64_t ldb, float* c,
-                                                        int64_t ldc, bool accumulate) {
+__attribute__((target("avx2,fma"))) inline void Block16(int64_t k, const float* a, int64_t ars,
+                                                        int64_t acs, const float* b, int64_t ldb,
+                                                        float* c, int64_t ldc, bool accumulate) {
   __m256 lo[R], hi[R];
   for (int r = 0; r < R; ++r) {
     lo[r] = accumulate ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
@@ -46,7 +49,7 @@ __attribute__((target("avx2,fma"))) inline void Block16(int64_t k, const float* 
     const __m256 b0 = _mm256_loadu_ps(b + p * ldb);
     const __m256 b1 = _mm256_loadu_ps(b + p * ldb + 8);
     for (int r = 0; r < R; ++r) {
-      const __m256 av = _mm256_broadcast_ss(a + r * lda + p);
+      const __m256 av = _mm256_broadcast_ss(a + r * ars + p * acs);
       lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
       hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
     }
@@ -58,15 +61,15 @@ __attribute__((target("avx2,fma"))) inline void Block16(int64_t k, const float* 
 }
 
 template <int R>
-__attribute__((target("avx2,fma"))) inline void Block8(int64_t k, const float* a, int64_t lda,
-                                                       const float* b, int64_t ldb, float* c,
-                                                       int64_t ldc, bool accumulate) {
+__attribute__((target("avx2,fma"))) inline void Block8(int64_t k, const float* a, int64_t ars,
+                                                       int64_t acs, const float* b, int64_t ldb,
+                                                       float* c, int64_t ldc, bool accumulate) {
   __m256 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = accumulate ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
   for (int64_t p = 0; p < k; ++p) {
     const __m256 b0 = _mm256_loadu_ps(b + p * ldb);
     for (int r = 0; r < R; ++r) {
-      acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + r * lda + p), b0, acc[r]);
+      acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + r * ars + p * acs), b0, acc[r]);
     }
   }
   for (int r = 0; r < R; ++r) _mm256_storeu_ps(c + r * ldc, acc[r]);
@@ -74,36 +77,37 @@ __attribute__((target("avx2,fma"))) inline void Block8(int64_t k, const float* a
 
 // Columns [j, j + width) for all rows, width 16 or 8, in row blocks of 6 then 1.
 template <int W>
-__attribute__((target("avx2,fma"))) void Panel(int64_t m, int64_t k, const float* a, int64_t lda,
-                                               const float* b, int64_t ldb, float* c, int64_t ldc,
-                                               bool accumulate) {
+__attribute__((target("avx2,fma"))) void Panel(int64_t m, int64_t k, const float* a, int64_t ars,
+                                               int64_t acs, const float* b, int64_t ldb, float* c,
+                                               int64_t ldc, bool accumulate) {
   int64_t i = 0;
   for (; i + 6 <= m; i += 6) {
     if constexpr (W == 16) {
-      Block16<6>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
+      Block16<6>(k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate);
     } else {
-      Block8<6>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
+      Block8<6>(k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate);
     }
   }
   for (; i < m; ++i) {
     if constexpr (W == 16) {
-      Block16<1>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
+      Block16<1>(k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate);
     } else {
-      Block8<1>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, accumulate);
+      Block8<1>(k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate);
     }
   }
 }
 
 __attribute__((target("avx2,fma"))) void SgemmAvx2(int64_t m, int64_t n, int64_t k, const float* a,
-                                                   int64_t lda, const float* b, int64_t ldb,
-                                                   float* c, int64_t ldc, bool accumulate) {
+                                                   int64_t ars, int64_t acs, const float* b,
+                                                   int64_t ldb, float* c, int64_t ldc,
+                                                   bool accumulate) {
   int64_t j = 0;
-  for (; j + 16 <= n; j += 16) Panel<16>(m, k, a, lda, b + j, ldb, c + j, ldc, accumulate);
-  for (; j + 8 <= n; j += 8) Panel<8>(m, k, a, lda, b + j, ldb, c + j, ldc, accumulate);
+  for (; j + 16 <= n; j += 16) Panel<16>(m, k, a, ars, acs, b + j, ldb, c + j, ldc, accumulate);
+  for (; j + 8 <= n; j += 8) Panel<8>(m, k, a, ars, acs, b + j, ldb, c + j, ldc, accumulate);
   for (; j < n; ++j) {  // fewer than 8 columns left: one dot product per entry
     for (int64_t i = 0; i < m; ++i) {
       float s = accumulate ? c[i * ldc + j] : 0.0f;
-      for (int64_t p = 0; p < k; ++p) s += a[i * lda + p] * b[p * ldb + j];
+      for (int64_t p = 0; p < k; ++p) s += a[i * ars + p * acs] * b[p * ldb + j];
       c[i * ldc + j] = s;
     }
   }
@@ -124,10 +128,8 @@ SgemmFn Kernel() {
   return fn;
 }
 
-}  // namespace
-
-void Sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-           int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+void Run(int64_t m, int64_t n, int64_t k, const float* a, int64_t ars, int64_t acs,
+         const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
     if (!accumulate) {
@@ -135,7 +137,19 @@ void Sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const f
     }
     return;
   }
-  Kernel()(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+  Kernel()(m, n, k, a, ars, acs, b, ldb, c, ldc, accumulate);
+}
+
+}  // namespace
+
+void Sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+           int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  Run(m, n, k, a, lda, 1, b, ldb, c, ldc, accumulate);
+}
+
+void SgemmTransA(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                 int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  Run(m, n, k, a, 1, lda, b, ldb, c, ldc, accumulate);
 }
 
 std::string SgemmKernelName() { return Kernel() == SgemmPortable ? "portable" : "avx2"; }

@@ -21,6 +21,11 @@ namespace recd {
 void Sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
            int64_t ldb, float* c, int64_t ldc, bool accumulate);
 
+// As Sgemm with A stored transposed: A(i, p) = a[p * lda + i], i.e. `a` holds the k x m matrix
+// Aᵀ row-major (lda >= m). Saves the copy when a product needs Xᵀ · Y.
+void SgemmTransA(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                 int64_t ldb, float* c, int64_t ldc, bool accumulate);
+
 // "avx2" or "portable": the kernel Sgemm uses in this process. RECD_SGEMM=portable forces the
 // fallback (for tests and comparisons).
 std::string SgemmKernelName();

@@ -25,14 +25,23 @@ TEST(SgemmTest, MatchesDoubleReferenceOnAwkwardShapes) {
           for (float& x : b) x = static_cast<float>(rng.Normal());
           for (float& x : c) x = static_cast<float>(rng.Normal());
           std::vector<float> before = c;
+          // The same A stored transposed (k x m, row stride m + 1) for SgemmTransA.
+          const int64_t ldt = m + 1;
+          std::vector<float> at(k * ldt, 0.0f);
+          for (int64_t i = 0; i < m; ++i) for (int64_t p = 0; p < k; ++p) at[p * ldt + i] = a[i * lda + p];
+          std::vector<float> ct = c;
           Sgemm(m, n, k, a.data(), lda, b.data(), ldb, c.data(), ldc, accumulate);
+          SgemmTransA(m, n, k, at.data(), ldt, b.data(), ldb, ct.data(), ldc, accumulate);
           for (int64_t i = 0; i < m; ++i) {
             for (int64_t j = 0; j < n; ++j) {
               double ref = accumulate ? before[i * ldc + j] : 0.0;
               for (int64_t p = 0; p < k; ++p) ref += double(a[i * lda + p]) * b[p * ldb + j];
-              ASSERT_NEAR(c[i * ldc + j], ref, 1e-5 * std::sqrt(double(k)) * (1 + std::abs(ref)))
+              const double tol = 1e-5 * std::sqrt(double(k)) * (1 + std::abs(ref));
+              ASSERT_NEAR(c[i * ldc + j], ref, tol)
                   << SgemmKernelName() << " m=" << m << " n=" << n << " k=" << k << " at " << i
                   << "," << j;
+              ASSERT_NEAR(ct[i * ldc + j], ref, tol) << "transposed A, m=" << m << " n=" << n
+                                                     << " k=" << k << " at " << i << "," << j;
             }
             // Padding between rows is untouched.
             for (int64_t j = n; j < ldc; ++j) ASSERT_EQ(c[i * ldc + j], before[i * ldc + j]);

@@ -43,6 +43,24 @@ void Gemm<float>(int64_t m, int64_t n, int64_t k, const float* a, const float* b
   Sgemm(m, n, k, a, k, b, n, c, n, accumulate);
 }
 
+// c = aᵀ · b, or c += aᵀ · b, for a: k x m (so c: m x n), without materialising aᵀ.
+template <typename T>
+void GemmTransA(int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c, bool accumulate) {
+  using Map = Eigen::Map<const Mat<T>>;
+  Eigen::Map<Mat<T>> cm(c, m, n);
+  if (accumulate) {
+    cm.noalias() += Map(a, k, m).transpose() * Map(b, k, n);
+  } else {
+    cm.noalias() = Map(a, k, m).transpose() * Map(b, k, n);
+  }
+}
+
+template <>
+void GemmTransA<float>(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c,
+                       bool accumulate) {
+  SgemmTransA(m, n, k, a, m, b, n, c, n, accumulate);
+}
+
 // out = a · b (a: m x k, b: k x n).
 template <typename T, typename A, typename B>
 void Product(const A& a, const B& b, Mat<T>& out) {
@@ -107,8 +125,8 @@ Mat<T> TowerBackward(const Tower<T>& t, const TowerCache<T>& c, Mat<T> dout, boo
   }
   Mat<T> dz = std::move(dout);
   for (size_t l = t.w->size(); l-- > 0;) {
-    const Mat<T> input_t = c.input[l].transpose();
-    Gemm<T>(input_t.rows(), dz.cols(), input_t.cols(), input_t.data(), dz.data(), dw[l].data(), true);
+    GemmTransA<T>(c.input[l].cols(), dz.cols(), dz.rows(), c.input[l].data(), dz.data(),
+                  dw[l].data(), true);
     db[l].row(0) += dz.colwise().sum();
     Mat<T> dx;
     Product<T>(dz, (*t.wt)[l], dx);
@@ -280,8 +298,8 @@ T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params
     chunk_loss[c] = loss;
     Product<T>(s, v, dq[c]);
     dq[c] *= inv_temp;
-    const Mat<T> st = s.transpose();
-    Product<T>(st, q, dv_part[c]);
+    dv_part[c].resize(rows, q.cols());
+    GemmTransA<T>(rows, q.cols(), s.rows(), s.data(), q.data(), dv_part[c].data(), false);
     dv_part[c] *= inv_temp;
   });
   Mat<T> dv = dv_part[0];
@@ -303,10 +321,44 @@ T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params
   });
 
   // Phase 4: combine in chunk and example order. Tasks own disjoint destinations (a weight
-  // tensor, or a range of rows of one embedding table) and visit the examples in order, so the
-  // sums do not depend on the thread count.
+  // tensor, or a range of rows of one embedding table) and apply their contributions in example
+  // order, so the sums do not depend on the thread count. The contributions to each row range
+  // are listed first (one serial pass over the batch).
+  Mat<T> gi(rows, 2 * de), gu(rows, 2 * de);  // input gradients of both towers, all rows
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t r0 = BlockBegin(rows, chunks, c);
+    gi.middleRows(r0, dxi[c].rows()) = dxi[c];
+    gu.middleRows(r0, dxu[c].rows()) = dxu[c];
+  }
   constexpr int64_t kParts = 8;
+  struct Contribution {
+    int32_t row;      // destination row of the table
+    int32_t example;  // source row of gi / gu
+    T scale;
+  };
+  // Tables in order: item_id, feature, hist, user_id.
   const int tables[4] = {layout.item_id, layout.feature, layout.hist, layout.user_id};
+  std::vector<std::vector<Contribution>> lists(4 * kParts);
+  auto part_of = [&](int table, int64_t row) {
+    const int64_t n = layout.tensors[tables[table]].rows;
+    // The part p with BlockBegin(n, kParts, p) <= row < BlockBegin(n, kParts, p + 1).
+    int64_t p = row * kParts / std::max<int64_t>(n, 1);
+    while (p + 1 < kParts && BlockBegin(n, kParts, p + 1) <= row) ++p;
+    while (p > 0 && BlockBegin(n, kParts, p) > row) --p;
+    return table * kParts + p;
+  };
+  std::vector<int32_t> pooled;
+  for (int64_t r = 0; r < rows; ++r) {
+    const Example& e = ex[r];
+    const int32_t er = static_cast<int32_t>(r);
+    lists[part_of(0, e.item)].push_back({static_cast<int32_t>(e.item), er, item_keep(r)});
+    const absl::Span<const int32_t> buckets = item_buckets.Row(e.item);
+    for (int32_t bkt : buckets) lists[part_of(1, bkt)].push_back({bkt, er, T(1) / T(buckets.size())});
+    pooled.clear();
+    for_pooled(r, [&](int32_t j) { pooled.push_back(j); });
+    for (int32_t j : pooled) lists[part_of(2, j)].push_back({j, er, T(1) / T(pooled.size())});
+    lists[part_of(3, e.user)].push_back({static_cast<int32_t>(e.user), er, user_keep(r)});
+  }
   struct DenseGrad {
     int tensor;
     std::vector<const Mat<T>*> chunks;  // the tensor's gradient from each chunk
@@ -332,38 +384,13 @@ T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params
     }
     const int table = static_cast<int>(task / kParts);
     const Layout::Tensor& t = layout.tensors[tables[table]];
-    const int64_t lo = BlockBegin(t.rows, kParts, task % kParts);
-    const int64_t hi = BlockBegin(t.rows, kParts, task % kParts + 1);
-    auto add = [&](int64_t row, const auto& g) {
-      if (row >= lo && row < hi) Eigen::Map<Vec<T>>(grad + t.offset + row * t.cols, t.cols) += g;
-    };
-    for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t r0 = BlockBegin(rows, chunks, c), r1 = BlockBegin(rows, chunks, c + 1);
-      for (int64_t r = r0; r < r1; ++r) {
-        const Example& e = ex[r];
-        switch (table) {
-          case 0:
-            add(e.item, (item_keep(r) * dxi[c].row(r - r0).head(de)).transpose());
-            break;
-          case 1: {
-            const absl::Span<const int32_t> buckets = item_buckets.Row(e.item);
-            for (int32_t bkt : buckets) {
-              add(bkt, (dxi[c].row(r - r0).tail(de) / T(buckets.size())).transpose());
-            }
-            break;
-          }
-          case 2: {
-            const int64_t n = for_pooled(r, [](int32_t) {});
-            if (n == 0) break;
-            const Vec<T> share = dxu[c].row(r - r0).head(de).transpose() / T(n);
-            for_pooled(r, [&](int32_t j) { add(j, share); });
-            break;
-          }
-          case 3:
-            add(e.user, (user_keep(r) * dxu[c].row(r - r0).tail(de)).transpose());
-            break;
-        }
-      }
+    // item_id and feature rows take the item tower's input gradient (first / second half),
+    // hist and user_id rows the user tower's.
+    const Mat<T>& source = table < 2 ? gi : gu;
+    const int64_t col = (table == 1 || table == 3) ? de : 0;
+    for (const Contribution& k : lists[task]) {
+      Eigen::Map<Vec<T>>(grad + t.offset + int64_t{k.row} * t.cols, t.cols) +=
+          k.scale * source.row(k.example).segment(col, de).transpose();
     }
   });
   T loss = T(0);
