@@ -250,16 +250,20 @@ absl::Status Engine::RecommendValidated(const recd::v1::RecommendRequest& reques
   ASSIGN_OR_RETURN(const PagePosition position, ParsePageToken(request.page_token(), meta, max_depth));
   const size_t offset = position.offset;
 
-  // Items without embeddings that may take the exploration share of the slots.
+  // Items without embeddings that may take the exploration share of the slots. The cold list
+  // holds items the model scores 0 (all-zero rows), and for a moment after a publish items the
+  // new version has rows for: both are left out of the model's ranking on every page, so no item
+  // is placed twice, on this page or across pages (found by fuzz/engine_fuzzer).
   const int k = request.k();
   const size_t num_items = static_cast<size_t>(serving->model->item_factors().rows());
   std::shared_ptr<const std::vector<ItemIndex>> cold;
   int explore_slots = 0;
-  // Only the first page explores; later pages continue the model's ranking without repeats.
-  if (response->source() == recd::v1::SOURCE_MODEL && options_.exploration_share > 0.0 && offset == 0) {
-    explore_slots = static_cast<int>(std::lround(k * options_.exploration_share));
+  if (response->source() == recd::v1::SOURCE_MODEL && options_.exploration_share > 0.0) {
     cold = cold_start_.Candidates(meta.name);
-    if (cold == nullptr || cold->empty()) explore_slots = 0;
+    // Only the first page explores; later pages continue the model's ranking without repeats.
+    if (offset == 0 && cold != nullptr && !cold->empty()) {
+      explore_slots = static_cast<int>(std::lround(k * options_.exploration_share));
+    }
   }
 
   // Exclusion over the model's items and the cold candidates: unservable and filtered-out items,
@@ -285,6 +289,9 @@ absl::Status Engine::RecommendValidated(const recd::v1::RecommendRequest& reques
   std::vector<ItemIndex> explore;
   for (size_t i = 0; explore_slots > 0 && i < cold->size() && static_cast<int>(explore.size()) < explore_slots; ++i) {
     if (!exclude.Test((*cold)[i])) explore.push_back((*cold)[i]);
+  }
+  if (cold != nullptr) {
+    for (ItemIndex item : *cold) exclude.Set(item);
   }
 
   // Repeat control: items shown to the user recently (impressions) rank after every item that

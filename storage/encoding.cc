@@ -795,6 +795,9 @@ absl::StatusOr<ModelManifest> DecodeManifest(absl::string_view value) {
 
 void ChunkView::CopyTo(float* out) const {
   const size_t n = static_cast<size_t>(rows) * cols;
+  // An empty chunk may come with null pointers (an empty vector's data()), and memcpy's
+  // arguments must not be null even for zero bytes (found by fuzz/encoding_fuzzer under UBSan).
+  if (n == 0) return;
   if constexpr (std::endian::native == std::endian::little) {
     // The stored layout is little-endian IEEE floats, i.e. exactly the host's.
     std::memcpy(out, data.data(), n * sizeof(float));

@@ -252,6 +252,17 @@ TEST(RecordsTest, ChunkRoundTripAndShapeCheck) {
   EXPECT_FALSE(DecodeChunk(enc.substr(0, enc.size() - 1)).ok());
 }
 
+// Regression (fuzz/encoding_fuzzer, UBSan): an empty chunk copies nothing and never hands
+// memcpy a null pointer, which an empty vector's data() may be.
+TEST(RecordsTest, EmptyChunkCopiesNothing) {
+  const std::string enc = EncodeChunk(0, 0, 7, nullptr);
+  absl::StatusOr<ChunkView> view = DecodeChunk(enc);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(view->rows, 0u);
+  std::vector<float> none;
+  view->CopyTo(none.data());
+}
+
 TEST(RecordsTest, ModelKeys) {
   EXPECT_TRUE(ValidateModelName("als").ok());
   EXPECT_FALSE(ValidateModelName("").ok());
