@@ -244,6 +244,17 @@ TrainResult Trainer::TrainOne(const ModelConfig& config, const TrainingData& dat
             mine.users);
       }
     }
+    if (reject_reason.empty()) {
+      // The candidate never saw the held-out interactions, but its trained_through_sequence
+      // covers them, so the engine would serve those users a row that misses their latest
+      // interactions until the next retrain. Without a row the engine folds the user in from the
+      // whole history (the projection PureSVD and ALS train user rows with anyway).
+      for (const HoldoutEntry& e : split.holdout) {
+        if (static_cast<Eigen::Index>(e.user) < candidate->user_factors.rows()) {
+          candidate->user_factors.row(static_cast<Eigen::Index>(e.user)).setZero();
+        }
+      }
+    }
   } else {
     candidate->meta.metrics["holdout_users"] = 0.0;
   }

@@ -177,6 +177,48 @@ TEST_F(TrainerTest, GateRejectsABrokenCandidateAndKeepsTheLiveVersion) {
   EXPECT_GT(passed.versions(0).metrics().at("holdout_users"), 20.0);
 }
 
+// A gated candidate is trained without the holdout, yet its trained_through_sequence covers it:
+// the held-out users are published without a row, so the engine folds them in from their whole
+// history (latest interactions included) instead of serving a row that misses them.
+TEST_F(TrainerTest, HeldOutUsersAreFoldedInFromTheirWholeHistoryAfterAGatedPublish) {
+  LogDemo(0, 20000);
+  ASSERT_EQ(h_.trainer().RunNow({"pure_svd"})[0].outcome, TrainResult::Outcome::kPublished);
+  LogDemo(20000, 30000);
+  const std::vector<TrainResult> results = h_.trainer().RunNow({"pure_svd"});
+  ASSERT_EQ(results[0].outcome, TrainResult::Outcome::kPublished) << results[0].message;
+  const recd::v1::ModelInfo info = Info("pure_svd");
+  const int held_out = static_cast<int>(info.versions(0).metrics().at("holdout_users"));
+  ASSERT_GT(held_out, 20);
+
+  const std::shared_ptr<const ServingModel> live = h_.registry().Live("pure_svd");
+  ASSERT_NE(live, nullptr);
+  absl::flat_hash_set<std::string> recent;
+  for (size_t i = 20000; i < demo_.interactions.size(); ++i) recent.insert(demo_.interactions[i].user_id);
+  int without_row = 0, with_row = 0;
+  for (const std::string& user : recent) {
+    const std::optional<UserIndex> u = h_.store().FindUser(user);
+    ASSERT_TRUE(u.has_value());
+    if (live->model->HasUserEmbedding(*u)) {
+      ++with_row;
+      continue;
+    }
+    ++without_row;
+    const recd::v1::RecommendResponse response = h_.Recommend(user, 10);
+    EXPECT_EQ(response.source(), recd::v1::SOURCE_MODEL) << user;
+    EXPECT_EQ(response.items_size(), 10) << user;
+  }
+  EXPECT_GE(without_row, held_out);
+  // Users with nothing new keep their trained rows.
+  for (size_t i = 0; i < 20000; ++i) {
+    const std::string& user = demo_.interactions[i].user_id;
+    if (recent.contains(user)) continue;
+    const std::optional<UserIndex> u = h_.store().FindUser(user);
+    ASSERT_TRUE(u.has_value());
+    with_row += live->model->HasUserEmbedding(*u);
+  }
+  EXPECT_GT(with_row, 0);
+}
+
 TEST_F(TrainerTest, RollbackAndVersionRetention) {
   TrainerOptions o;
   o.keep_versions = 3;
