@@ -28,7 +28,7 @@
 // version that does not fit is ignored (meta.metrics "warm_started" = 0).
 //
 // Parameters (defaults in brackets; chosen on the validation part of ML-100K's Recommenders
-// protocol, see eval/TUNING.md: a broad plateau around λ 50-100, α 5-10, 32-256 factors):
+// protocol, see eval/README.md "Tuning" and the closing note of issue 4: a broad plateau around λ 50-100, α 5-10, 32-256 factors):
 //   factors [64]            1..1024
 //   iterations [10]         1..1000 sweeps (user step + item step)
 //   regularization [100]    0..1e6: λ (large: it multiplies |x|², against a Gram matrix summed

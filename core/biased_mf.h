@@ -28,7 +28,7 @@
 // equals FoldInUser of their training history bit for bit.
 //
 // Parameters (defaults in brackets; chosen on validation parts carved from ML-100K's
-// u1..u5.base, see eval/TUNING.md; RMSE is flat over 16-128 factors and λ 1.2-1.5 at e = 0.5,
+// u1..u5.base, see eval/README.md "Tuning" and the closing note of issue 4; RMSE is flat over 16-128 factors and λ 1.2-1.5 at e = 0.5,
 // and falls off a cliff above λ ≈ 2 where the factors collapse to zero):
 //   factors [32]              1..1024
 //   solver [als]              "als": alternating exact ridge steps (parallel, deterministic for

@@ -36,7 +36,7 @@
 // items get fresh random rows. Otherwise it is ignored (meta.metrics "warm_started" = 0).
 //
 // Parameters (defaults in brackets; chosen on the validation part of ML-100K's Recommenders
-// protocol, see eval/TUNING.md):
+// protocol, see eval/README.md "Tuning" and the closing note of issue 4):
 //   dim [32]              1..1024 output (served) dimension
 //   embedding_dim [32]    1..1024
 //   hidden_dim [64]       1..4096

@@ -10,6 +10,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "server/logging.h"
@@ -107,6 +109,12 @@ int main(int argc, char** argv) {
       "recd: online recommendation server.\n"
       "  recd --data_dir=./recd-data --listen=127.0.0.1:50051 [--demo_data=auto]\n"
       "Flags may also be set as RECD_<FLAG> environment variables.");
+  // --help lists recd's own flags (Abseil's default matches only a file named after the binary);
+  // --helpfull adds those of the libraries.
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) { return absl::EndsWith(file, "server/main.cc"); };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   if (!ApplyEnvironment(argc, argv)) return 2;
   absl::ParseCommandLine(argc, argv);
 

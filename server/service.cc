@@ -88,7 +88,7 @@ grpc::Status RecommenderService::Handle(Method method, grpc::ServerContext* cont
   const bool sampled = request_log_sample_rate_ > 0 &&
                        std::floor((n + 1) * request_log_sample_rate_) > std::floor(n * request_log_sample_rate_);
   if (sampled || IsServerFault(status.error_code())) {
-    LogLine(IsServerFault(status.error_code()) ? LogLevel::kWarning : LogLevel::kInfo, "request",
+    LogLine(IsServerFault(status.error_code()) ? LogLevel::kError : LogLevel::kInfo, "request",
             absl::StrFormat("method=%s code=%s duration_ms=%.3f%s%s", MethodName(method),
                             CodeName(status.error_code()), call.has_value() ? call->ElapsedSeconds() * 1e3 : 0.0,
                             status.ok() ? "" : " message=", status.error_message()),
