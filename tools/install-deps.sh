@@ -2,13 +2,15 @@
 # Installs the Debian 12 packages recd needs to build, test and run.
 # Idempotent: packages already present are skipped; apt-get runs only when something is missing.
 #
-# Usage: tools/install-deps.sh [--bench] [--peers] [--extra]
+# Usage: tools/install-deps.sh [--bench] [--peers] [--extra] [--sanitizers]
 #   (default)  build + test dependencies
 #   --bench    also the comparison libraries used by bench/ (FAISS, OpenBLAS, hnswlib, Highway)
 #   --peers    also the Python peers (PyTorch, scikit-learn) of bench/peers
 #   --extra    also the operations tools the ops tests run: the Prometheus server and promtool,
 #              nginx, PyYAML (tests/ops_*_test.cc; tools/test.sh passes it). The tests start their
 #              own instances on free loopback ports and never use the system services.
+#   --sanitizers  also clang and its runtimes (ASan, UBSan, TSan, libFuzzer) for the sanitizer and
+#              fuzzing stages of tools/test.sh
 set -euo pipefail
 
 packages=(
@@ -23,6 +25,7 @@ for arg in "$@"; do
     --bench) packages+=(libfaiss-dev libopenblas-dev python3-numpy) ;;
     --peers) packages+=(python3-torch python3-sklearn python3-numpy python3-scipy) ;;
     --extra) packages+=(prometheus nginx python3-yaml) ;;
+    --sanitizers) packages+=(clang-14 libclang-rt-14-dev llvm-14) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done

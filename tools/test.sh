@@ -1,17 +1,78 @@
 #!/usr/bin/env bash
-# Quick start, command 2: installs what is missing (Debian 12 packages), builds everything with
-# tests (RelWithDebInfo), and runs the whole suite with ctest. Exit status is ctest's.
+# Quick start, command 2 (and CI: .ci/run calls it): installs what is missing (Debian 12
+# packages), builds everything with tests and runs the whole suite. Stages:
+#   1. suite       RelWithDebInfo build (gcc), every test with ctest
+#   2. asan        clang with AddressSanitizer + UndefinedBehaviorSanitizer: unit and integration
+#                  tests, then each libFuzzer target for FUZZ_SECONDS on its seed corpus
+#   3. tsan        clang with ThreadSanitizer: the concurrency tests (readers during swaps and
+#                  rollbacks, concurrent store writers, partitioned and batched scans, the trainer
+#                  and server under concurrent clients)
+# Exit status: non-zero when any stage fails; every stage runs regardless, and a summary with
+# each stage's time is printed at the end.
 #
-# Environment overrides: BUILD_DIR (default build-test), JOBS (2), CTEST_ARGS (extra ctest flags).
-set -euo pipefail
+# Usage: tools/test.sh [--fast]      --fast: stage 1 only (the everyday loop)
+# Environment: BUILD_DIR (stage 1, default build-test), JOBS (2), CTEST_ARGS (extra ctest flags
+# for every stage), FUZZ_SECONDS (per fuzz target, default 30), STAGES (e.g. "suite tsan").
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
-# --extra: Prometheus, nginx and PyYAML for the operations tests (tests/ops_*_test.cc).
-tools/install-deps.sh --extra
-
-BUILD_DIR=${BUILD_DIR:-build-test}
+STAGES=${STAGES:-suite asan tsan}
+if [ "${1:-}" = "--fast" ]; then STAGES=suite; fi
 JOBS=${JOBS:-2}
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECD_BUILD_TESTS=ON >/dev/null
-cmake --build "$BUILD_DIR" -j"$JOBS"
-cd "$BUILD_DIR"
-ctest --output-on-failure -j"$JOBS" --timeout 900 ${CTEST_ARGS:-}
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+
+# --extra: Prometheus, nginx and PyYAML for the operations tests (tests/ops_*_test.cc).
+deps=(--extra)
+case " $STAGES " in *" asan "*|*" tsan "*) deps+=(--sanitizers) ;; esac
+tools/install-deps.sh "${deps[@]}" || exit 1
+
+# The sanitizer builds: -O1 keeps them fast enough to run every test; NDEBUG as in the suite.
+sanitizer_flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECD_BUILD_TESTS=ON
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG"
+  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only -DNDEBUG")
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+# The concurrency tests for TSan: test binaries, and the servers the integration ones start.
+TSAN_TARGETS=(recd trainer_test storage_test core_scorer_test server_test controls_test continuous_test)
+TSAN_TESTS='^(trainer_test|storage_test|core_scorer_test|server_test|controls_test|continuous_test)\.'
+
+stage_suite() {
+  local dir=${BUILD_DIR:-build-test}
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECD_BUILD_TESTS=ON >/dev/null &&
+    cmake --build "$dir" -j"$JOBS" &&
+    (cd "$dir" && ctest --output-on-failure -j"$JOBS" --timeout 900 ${CTEST_ARGS:-})
+}
+
+stage_asan() {
+  local dir=build-asan
+  CC=clang-14 CXX=clang++-14 cmake -S . -B "$dir" "${sanitizer_flags[@]}" -DRECD_SANITIZE=address \
+      -DRECD_BUILD_FUZZERS=ON >/dev/null &&
+    cmake --build "$dir" -j"$JOBS" || return 1
+  local status=0
+  # The ops tests exercise Prometheus and nginx around an ordinary recd; stage 1 covers them.
+  (cd "$dir" && ctest --output-on-failure -j"$JOBS" --timeout 1800 -L 'unit|integration' -E '^ops_' \
+     ${CTEST_ARGS:-}) || status=1
+  BUILD_DIR="$dir" fuzz/run.sh "$FUZZ_SECONDS" || status=1
+  return $status
+}
+
+stage_tsan() {
+  local dir=build-tsan
+  CC=clang-14 CXX=clang++-14 cmake -S . -B "$dir" "${sanitizer_flags[@]}" -DRECD_SANITIZE=thread >/dev/null &&
+    cmake --build "$dir" -j"$JOBS" --target "${TSAN_TARGETS[@]}" &&
+    (cd "$dir" && ctest --output-on-failure -j"$JOBS" --timeout 1800 -R "$TSAN_TESTS" ${CTEST_ARGS:-})
+}
+
+summary=()
+failed=0
+for stage in $STAGES; do
+  echo "==== test.sh: stage $stage"
+  start=$SECONDS
+  if "stage_$stage"; then verdict=passed; else verdict=FAILED; failed=1; fi
+  summary+=("$(printf '%-6s %-7s %4d s' "$stage" "$verdict" $((SECONDS - start)))")
+done
+echo "==== test.sh summary"
+printf '  %s\n' "${summary[@]}"
+exit $failed
