@@ -3,8 +3,8 @@
 # (attribute filters, inactive items, explanations, MMR, category cap, impression demotion,
 # paging) adds to Engine::Recommend latency, against plain Recommend on the same users.
 #   bench/run_controls_bench.sh             100k items x rank-64 pure_svd, 20k users, 1M
-#                                           interactions, k 10 and 100, 300 rounds (about 3-5 min,
-#                                           most of it setup: ingest and two trainings)
+#                                           interactions, k 10 and 100, 300 rounds (about 40 s on
+#                                           2 quiet cores after the build: 20 s setup, 15 s timing)
 #   bench/run_controls_bench.sh --quick     20k items, 5k users, 200k interactions, 150 rounds
 # Further arguments go to controls_bench (see the top of bench/controls_bench.cc), e.g.
 #   bench/run_controls_bench.sh --items=50000 --rank=32 --rounds=500 --csv=/tmp/controls.csv
