@@ -17,6 +17,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) && !defined(__SANITIZE_THREAD__)
+#define __SANITIZE_THREAD__ 1  // clang says it with __has_feature, gcc with this macro
+#endif
+#endif
 #if defined(__SANITIZE_THREAD__)
 // hnswlib takes per-node locks in graph order while inserting, which ThreadSanitizer's
 // lock-order graph flags as a potential deadlock even in a serial build (hnswlib's top-down
