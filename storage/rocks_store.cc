@@ -14,7 +14,11 @@
 //   append_gate_  shared by AppendInteractions, exclusive for DeleteUser's first step
 //   items_mu_     serialises item-record writers (UpsertItems, DeleteItem)
 //   models_mu_    serialises model writers (SaveModel, row zeroing, MarkRejected, ...)
-//   mu_           in-memory state only; never held across RocksDB I/O
+//   mu_           in-memory state only; never held across RocksDB I/O. Lookups take it shared:
+//                 request handlers call them several times per request while the trainer (at
+//                 nice +10) calls UserId for every user of a run; were they exclusive, a handler
+//                 could wait for a trainer preempted inside the lock, and on one busy CPU the
+//                 nice-0 waiters starved the holder for hundreds of milliseconds.
 #include <unistd.h>
 
 #include <algorithm>
@@ -1032,26 +1036,26 @@ absl::Status RocksStore::ForEachVersion(
 // ---- Id maps -------------------------------------------------------------------------------------
 
 std::optional<UserIndex> RocksStore::FindUser(absl::string_view user_id) const {
-  MutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   auto it = users_.forward.find(user_id);
   if (it == users_.forward.end()) return std::nullopt;
   return it->second;
 }
 
 std::optional<ItemIndex> RocksStore::FindItem(absl::string_view item_id) const {
-  MutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   auto it = items_.forward.find(item_id);
   if (it == items_.forward.end()) return std::nullopt;
   return it->second;
 }
 
 std::string RocksStore::UserId(UserIndex user) const {
-  MutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   return user < users_.reverse.size() ? users_.reverse[user] : std::string();
 }
 
 std::string RocksStore::ItemId(ItemIndex item) const {
-  MutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   return item < items_.reverse.size() ? items_.reverse[item] : std::string();
 }
 
@@ -1186,7 +1190,7 @@ absl::StatusOr<TrainingSnapshot> RocksStore::ReadTrainingSnapshot() const {
   TrainingSnapshot snapshot;
   uint64_t expected_size;
   {
-    MutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     snapshot.last_sequence =
         in_flight_.empty() ? last_reserved_sequence_ : *in_flight_.begin() - 1;
     snapshot.num_users = users_.capacity;
@@ -1484,7 +1488,7 @@ absl::Status RocksStore::DeleteItem(absl::string_view item_id) {
 absl::StatusOr<std::vector<ItemRecord>> RocksStore::ListItems() const {
   std::vector<std::string> ids;
   {
-    MutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     ids = items_.reverse;
   }
   std::vector<ItemRecord> records;
@@ -1551,7 +1555,7 @@ absl::StatusOr<uint64_t> RocksStore::SaveModel(const ModelData& data) {
   // user-indexed tensor; rows beyond a matrix's end are skipped by put_matrix.
   std::vector<uint64_t> erased_rows;
   {
-    MutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     erased_rows.assign(erased_users_.begin(), erased_users_.end());
   }
   std::sort(erased_rows.begin(), erased_rows.end());
@@ -1831,7 +1835,7 @@ absl::Status RocksStore::PurgeDeleted() {
 StoreStats RocksStore::GetStats() const {
   StoreStats stats;
   {
-    MutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     stats.num_users = static_cast<uint32_t>(users_.forward.size());
     stats.num_items = static_cast<uint32_t>(items_.forward.size() - deleted_items_.size());
     stats.user_capacity = users_.capacity;
