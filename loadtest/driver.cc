@@ -428,7 +428,7 @@ PhaseResult LoadDriver::Impl::Run(const PhaseSpec& spec, const Mix& phase_mix) {
   const int64_t duration_ns = absl::ToInt64Nanoseconds(std::max(spec.duration, absl::Milliseconds(100)));
   const int64_t phase_start = NowNs() + 2000000;  // 2 ms to set up
   const int64_t window_start = phase_start + warmup_ns;
-  const int64_t window_end = window_start + duration_ns;
+  int64_t window_end = window_start + duration_ns;  // earlier when spec.stop_early fires
   window_start_ns.store(window_start, std::memory_order_relaxed);
   window_end_ns.store(window_end, std::memory_order_relaxed);
   closed_loop.store(spec.closed_loop, std::memory_order_relaxed);
@@ -501,6 +501,7 @@ PhaseResult LoadDriver::Impl::Run(const PhaseSpec& spec, const Mix& phase_mix) {
   if (!spec.closed_loop) {
     const OpenLoopSchedule schedule(phase_start, std::max(spec.rate, 1e-3));
     int next_worker = 0;
+    bool window_started = false;
     for (uint64_t i = 0;; ++i) {
       const int64_t intended = schedule.IntendedNs(i);
       if (intended >= window_end) break;
@@ -510,6 +511,17 @@ PhaseResult LoadDriver::Impl::Run(const PhaseSpec& spec, const Mix& phase_mix) {
       WaitUntilNs(intended, client.spin_ns);
       const int64_t now = NowNs();
       const bool measured = intended >= window_start;
+      if (measured && !window_started) {
+        window_started = true;
+        if (spec.on_window_start) spec.on_window_start();
+      }
+      if (measured && spec.stop_early != nullptr && spec.stop_early->load(std::memory_order_acquire)) {
+        // The window ends here: this request and later ones are not sent.
+        window_end = intended;
+        window_end_ns.store(window_end, std::memory_order_relaxed);
+        result.stopped_early = true;
+        break;
+      }
       if (in_flight.load(std::memory_order_relaxed) >= client.max_in_flight) {
         absl::MutexLock lock(&pacer_recorder.mu);
         ++pacer_recorder.interval_errors[static_cast<int>(method)];
@@ -559,7 +571,9 @@ PhaseResult LoadDriver::Impl::Run(const PhaseSpec& spec, const Mix& phase_mix) {
   // Stragglers (if any) belong to no phase from now on.
   phase_id.fetch_add(1, std::memory_order_release);
 
-  result.measured_s = static_cast<double>(duration_ns) / kSecondNs;
+  result.measured_s = static_cast<double>(std::max<int64_t>(window_end - window_start, 1000000)) / kSecondNs;
+  result.window_start_ns = window_start;
+  result.window_end_ns = window_end;
   result.sent = sent.load();
   result.client_cpu_cores = (cpu_after - cpu_before) / (static_cast<double>(wall_after - wall_before) / kSecondNs);
   uint64_t window_ok = 0;

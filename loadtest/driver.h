@@ -12,7 +12,9 @@
 #include <sys/types.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -51,6 +53,12 @@ struct PhaseSpec {
   absl::Duration warmup = absl::Seconds(2);
   absl::Duration duration = absl::Seconds(10);
   uint64_t max_requests = 10000000;  // hard bound on calls sent, warm-up included
+  // Open loop only. Called once, on the pacer thread, as the measured window begins (keep it
+  // short: e.g. notify another thread).
+  std::function<void()> on_window_start;
+  // Open loop only: when set, the measured window ends early, at the first request due after
+  // *stop_early became true (at the latest after `duration`). E.g. "measure while training".
+  const std::atomic<bool>* stop_early = nullptr;
 };
 
 // Pseudo status code for requests the client did not send (in-flight limit reached).
@@ -82,6 +90,9 @@ struct PhaseResult {
   PhaseSpec spec;
   std::string mix;                 // canonical mix spec
   double measured_s = 0;           // length of the measured window
+  int64_t window_start_ns = 0;     // the window on NowNs()'s clock
+  int64_t window_end_ns = 0;
+  bool stopped_early = false;      // spec.stop_early ended the window before `duration`
   uint64_t sent = 0;               // calls started, warm-up included
   uint64_t measured_requests = 0;  // calls intended inside the measured window
   std::array<MethodStats, kNumMethods> methods;

@@ -6,14 +6,22 @@
 //                      (--baseline)
 //   recload step       raise the rate until the p99 target breaks; report the highest rate held
 //                      (--baseline: the same search on the health check, the gRPC floor)
+//   recload freshness  how soon after a LogInteractions ack Recommend reflects it (freshness.h)
+//
+// `run --during_train` starts TrainNow as the measured window begins and ends the window when
+// training ends: serving latency while a retrain runs.
 //
 // Every run is bounded (--time_limit, --max_requests) and only targets loopback addresses.
 // Results: a table on stdout, <out>.json, and SVG charts <out>_*.svg.
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <limits>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -22,12 +30,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "loadtest/driver.h"
+#include "loadtest/freshness.h"
 #include "loadtest/pacing.h"
 #include "loadtest/populate.h"
 #include "loadtest/proc_stats.h"
@@ -75,6 +87,20 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(30), "run: measured window.");
 ABSL_FLAG(std::string, label, "", "run: name of the phase in the outputs (default: the mix and load).");
 ABSL_FLAG(bool, baseline, false,
           "run/step: repeat the same load (run) or search (step) on grpc.health.v1.Health/Check: the gRPC floor.");
+
+ABSL_FLAG(bool, during_train, false,
+          "run: start TrainNow (--train_models) as the measured window begins and end the window when training "
+          "ends (at the latest after --duration): serving latency while a retrain runs. Open loop only.");
+ABSL_FLAG(std::string, train_models, "", "run --during_train: comma-separated models to retrain (empty = every model).");
+ABSL_FLAG(absl::Duration, train_min_window, absl::ZeroDuration(),
+          "run --during_train: retrain back to back until the window is at least this long (one run at least).");
+
+// freshness.
+ABSL_FLAG(int, probes, 500, "freshness: probes, one per distinct user.");
+ABSL_FLAG(absl::Duration, probe_gap, absl::Milliseconds(40),
+          "freshness: mean pause before each probe (uniform in 0.5x..1.5x), to spread probes in time.");
+ABSL_FLAG(absl::Duration, probe_timeout, absl::Seconds(5),
+          "freshness: how long after the ack a probe keeps asking before it counts as never reflected.");
 
 // step.
 ABSL_FLAG(double, step_start, 100, "step: first rate.");
@@ -313,6 +339,153 @@ int Populate(const std::string& target) {
   return 0;
 }
 
+// ---- run --during_train -----------------------------------------------------------------------
+
+std::chrono::system_clock::time_point In(absl::Duration d) {
+  return std::chrono::system_clock::now() + absl::ToChronoNanoseconds(d);
+}
+
+// Live version of every model, by name.
+absl::StatusOr<std::map<std::string, uint64_t>> LiveVersions(recd::v1::Recommender::Stub& stub) {
+  grpc::ClientContext context;
+  context.set_deadline(In(absl::Seconds(10)));
+  recd::v1::GetModelInfoResponse info;
+  if (grpc::Status s = stub.GetModelInfo(&context, {}, &info); !s.ok()) {
+    return absl::UnavailableError(absl::StrCat("GetModelInfo: ", s.error_message()));
+  }
+  std::map<std::string, uint64_t> live;
+  for (const recd::v1::ModelInfo& m : info.models()) live[m.name()] = m.live_version();
+  return live;
+}
+
+// The retrain(s) a --during_train window overlaps, on NowNs()'s clock.
+struct TrainingRecord {
+  std::vector<std::string> models;  // empty = every model
+  bool started = false;
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;
+  struct Run {
+    int64_t start_ns = 0;
+    int64_t end_ns = 0;
+    recd::v1::TrainNowResponse response;
+  };
+  std::vector<Run> runs;
+  std::string error;
+  std::map<std::string, uint64_t> live_before;
+  std::map<std::string, uint64_t> live_after;
+};
+
+// Waits for the measured window to begin, then runs TrainNow(wait) back to back until at least
+// `min_window` passed (one run at least).
+void RetrainInWindow(recd::v1::Recommender::Stub& stub, absl::Notification& window_started,
+                     absl::Duration wait_for_window, absl::Duration min_window, absl::Duration call_deadline,
+                     TrainingRecord& record) {
+  if (!window_started.WaitForNotificationWithTimeout(wait_for_window)) {
+    record.error = "the measured window never began: no training started";
+    return;
+  }
+  record.started = true;
+  record.start_ns = NowNs();
+  do {
+    TrainingRecord::Run run;
+    recd::v1::TrainNowRequest request;
+    for (const std::string& m : record.models) request.add_models(m);
+    request.set_wait(true);
+    grpc::ClientContext context;
+    context.set_deadline(In(call_deadline));
+    run.start_ns = NowNs();
+    grpc::Status s = stub.TrainNow(&context, request, &run.response);
+    run.end_ns = NowNs();
+    if (!s.ok()) {
+      record.error = absl::StrCat("TrainNow: ", s.error_message());
+      break;
+    }
+    record.runs.push_back(std::move(run));
+  } while (NowNs() - record.start_ns < absl::ToInt64Nanoseconds(min_window));
+  record.end_ns = NowNs();
+}
+
+struct Overlap {
+  double window_s = 0;
+  double training_s = 0;
+  double overlap_s = 0;
+  double window_share = 0;    // of the window, the part during training
+  double training_share = 0;  // of the training, the part inside the window
+};
+
+Overlap ComputeOverlap(const PhaseResult& phase, const TrainingRecord& t) {
+  Overlap o;
+  o.window_s = static_cast<double>(phase.window_end_ns - phase.window_start_ns) / 1e9;
+  if (!t.started) return o;
+  o.training_s = static_cast<double>(t.end_ns - t.start_ns) / 1e9;
+  const int64_t from = std::max(phase.window_start_ns, t.start_ns);
+  const int64_t to = std::min(phase.window_end_ns, t.end_ns);
+  o.overlap_s = std::max<int64_t>(0, to - from) / 1e9;
+  o.window_share = o.window_s > 0 ? o.overlap_s / o.window_s : 0;
+  o.training_share = o.training_s > 0 ? o.overlap_s / o.training_s : 0;
+  return o;
+}
+
+void WriteTrainingJson(JsonWriter& json, const PhaseResult& phase, const TrainingRecord& t) {
+  const Overlap o = ComputeOverlap(phase, t);
+  auto rel = [&](int64_t ns) { return static_cast<double>(ns - phase.window_start_ns) / 1e9; };
+  json.Key("training").BeginObject();
+  json.Key("models").BeginArray();
+  for (const std::string& m : t.models) json.String(m);
+  json.EndArray();
+  json.Key("started").Bool(t.started);
+  json.Key("error").String(t.error);
+  json.Key("started_s").Number(t.started ? rel(t.start_ns) : 0);  // relative to the window start
+  json.Key("ended_s").Number(t.started ? rel(t.end_ns) : 0);
+  json.Key("seconds").Number(o.training_s);
+  json.Key("window_s").Number(o.window_s);
+  json.Key("overlap_s").Number(o.overlap_s);
+  json.Key("window_overlap_share").Number(o.window_share);
+  json.Key("training_in_window_share").Number(o.training_share);
+  json.Key("runs").BeginArray();
+  for (const TrainingRecord::Run& run : t.runs) {
+    json.BeginObject();
+    json.Key("started_s").Number(rel(run.start_ns));
+    json.Key("ended_s").Number(rel(run.end_ns));
+    json.Key("results").BeginArray();
+    for (const recd::v1::TrainResult& r : run.response.results()) {
+      json.BeginObject();
+      json.Key("model").String(r.model());
+      json.Key("outcome").String(recd::v1::TrainOutcome_Name(r.outcome()));
+      json.Key("version").UInt(r.version());
+      json.Key("train_seconds").Number(r.train_seconds());
+      json.Key("message").String(r.message());
+      json.EndObject();
+    }
+    json.EndArray();
+    json.EndObject();
+  }
+  json.EndArray();
+  for (const auto& [key, live] : {std::pair{"live_versions_before", &t.live_before}, {"live_versions_after", &t.live_after}}) {
+    json.Key(key).BeginObject();
+    for (const auto& [name, version] : *live) json.Key(name).UInt(version);
+    json.EndObject();
+  }
+  json.EndObject();
+}
+
+// One line per run, then the overlap.
+void PrintTraining(const PhaseResult& phase, const TrainingRecord& t) {
+  const Overlap o = ComputeOverlap(phase, t);
+  if (!t.error.empty()) std::printf("training: error: %s\n", t.error.c_str());
+  for (size_t i = 0; i < t.runs.size(); ++i) {
+    std::vector<std::string> parts;
+    for (const recd::v1::TrainResult& r : t.runs[i].response.results()) {
+      parts.push_back(absl::StrFormat("%s %s v%d %.1f s", r.model(), recd::v1::TrainOutcome_Name(r.outcome()),
+                                      r.version(), r.train_seconds()));
+    }
+    std::printf("training run %d: %.1f s (%s)\n", static_cast<int>(i + 1),
+                (t.runs[i].end_ns - t.runs[i].start_ns) / 1e9, absl::StrJoin(parts, ", ").c_str());
+  }
+  std::printf("measured window %.1f s, %.1f %% of it during training; training %.1f s, %.1f %% of it inside the window\n",
+              o.window_s, 100 * o.window_share, o.training_s, 100 * o.training_share);
+}
+
 // ---- run --------------------------------------------------------------------------------------
 
 int Run(const std::string& target, const Mix& mix) {
@@ -327,6 +500,10 @@ int Run(const std::string& target, const Mix& mix) {
   spec.max_requests = absl::GetFlag(FLAGS_max_requests);
   if (!spec.closed_loop && !(spec.rate > 0)) return Fail(absl::InvalidArgumentError("--rate must be > 0"));
   const bool baseline = absl::GetFlag(FLAGS_baseline);
+  const bool during_train = absl::GetFlag(FLAGS_during_train);
+  if (during_train && (spec.closed_loop || baseline)) {
+    return Fail(absl::InvalidArgumentError("--during_train needs --mode=open and no --baseline"));
+  }
   const absl::Duration planned = (spec.warmup + spec.duration) * (baseline ? 2 : 1);
   if (planned > absl::GetFlag(FLAGS_time_limit)) {
     return Fail(absl::InvalidArgumentError(absl::StrCat("warm-up + duration", baseline ? " (x2 with --baseline)" : "",
@@ -350,7 +527,49 @@ int Run(const std::string& target, const Mix& mix) {
               AllowedCpuList().c_str(), LoadAverage().c_str());
   std::fflush(stdout);
   std::vector<PhaseResult> phases;
+  // --during_train: a thread starts training as the window begins; the window ends with it.
+  TrainingRecord training;
+  std::unique_ptr<recd::v1::Recommender::Stub> admin;
+  std::atomic<bool> training_done{false};
+  absl::Notification window_started;
+  std::thread trainer;
+  if (during_train) {
+    for (absl::string_view m : absl::StrSplit(absl::GetFlag(FLAGS_train_models), ',', absl::SkipEmpty())) {
+      training.models.emplace_back(m);
+    }
+    admin = recd::v1::Recommender::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+    absl::StatusOr<std::map<std::string, uint64_t>> live = LiveVersions(*admin);
+    if (!live.ok()) return Fail(live.status());
+    training.live_before = *live;
+    spec.on_window_start = [&window_started] { window_started.Notify(); };
+    spec.stop_early = &training_done;
+    trainer = std::thread([&] {
+      RetrainInWindow(*admin, window_started, spec.warmup + absl::Seconds(30), absl::GetFlag(FLAGS_train_min_window),
+                      absl::GetFlag(FLAGS_time_limit), training);
+      training_done.store(true, std::memory_order_release);
+    });
+    std::printf("training (TrainNow %s) starts as the measured window begins; the window ends when it ends "
+                "(at the latest after %s)\n",
+                training.models.empty() ? "of every model" : absl::StrJoin(training.models, ",").c_str(),
+                absl::FormatDuration(spec.duration).c_str());
+    std::fflush(stdout);
+  }
   phases.push_back((*driver)->RunPhase(spec, mix));
+  if (trainer.joinable()) {
+    if (!training_done.load()) {
+      std::printf("the window ended (--duration) before training did: waiting for training to end\n");
+      std::fflush(stdout);
+    }
+    trainer.join();
+    absl::StatusOr<std::map<std::string, uint64_t>> live = LiveVersions(*admin);
+    if (live.ok()) training.live_after = *live;
+    PrintTraining(phases.back(), training);
+    const Overlap o = ComputeOverlap(phases.back(), training);
+    if (!training.started || o.window_share < 0.95) {
+      phases.back().warnings.push_back(absl::StrFormat(
+          "only %.1f %% of the measured window overlapped training", 100 * o.window_share));
+    }
+  }
   PrintWarningsNow(phases.back());
   if (baseline) {
     PhaseSpec health = spec;
@@ -369,6 +588,7 @@ int Run(const std::string& target, const Mix& mix) {
   json.Key("phases").BeginArray();
   for (const PhaseResult& p : phases) WritePhaseJson(json, p);
   json.EndArray();
+  if (during_train) WriteTrainingJson(json, phases[0], training);
   json.EndObject();
 
   std::vector<Plot> timeline;
@@ -523,6 +743,122 @@ int Step(const std::string& target, const Mix& mix) {
   return 0;
 }
 
+// ---- freshness --------------------------------------------------------------------------------
+
+int Freshness(const std::string& target, const Mix& mix) {
+  absl::StatusOr<recd::v1::GetModelInfoResponse> info = ServerInfo(target, mix);
+  if (!info.ok()) return Fail(info.status());
+  FreshnessOptions options;
+  options.target = target;
+  options.num_users = std::max<uint64_t>(1, absl::GetFlag(FLAGS_users));
+  options.user_prefix = absl::GetFlag(FLAGS_user_prefix);
+  options.probes = absl::GetFlag(FLAGS_probes);
+  options.k = absl::GetFlag(FLAGS_k);
+  options.model = absl::GetFlag(FLAGS_model);
+  options.gap = absl::GetFlag(FLAGS_probe_gap);
+  options.timeout = absl::GetFlag(FLAGS_probe_timeout);
+  options.deadline = absl::GetFlag(FLAGS_deadline);
+  options.time_limit = absl::GetFlag(FLAGS_time_limit);
+  options.seed = absl::GetFlag(FLAGS_seed);
+  std::printf("freshness on %s: %d probes over distinct users of %d, k=%d, about %s apart, give up after %s; "
+              "client CPUs %s; load average %s\n",
+              target.c_str(), options.probes, static_cast<int>(options.num_users), options.k,
+              absl::FormatDuration(options.gap).c_str(), absl::FormatDuration(options.timeout).c_str(),
+              AllowedCpuList().c_str(), LoadAverage().c_str());
+  std::fflush(stdout);
+  absl::StatusOr<FreshnessResult> result = RunFreshness(options, [](const std::string& line) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  });
+  if (!result.ok()) return Fail(result.status());
+  const FreshnessResult& r = *result;
+  auto ms = [](int64_t ns) { return ns == INT64_MAX ? std::string("never") : absl::StrFormat("%.3f ms", ns / 1e6); };
+  const double first_share = r.judged > 0 ? static_cast<double>(r.reflected_first) / static_cast<double>(r.judged) : 0;
+  std::printf("\n%d probes judged (%d users skipped), %d reflected, %d on the first Recommend after the ack (%.1f %%); "
+              "most attempts %d\n",
+              static_cast<int>(r.judged), static_cast<int>(r.probes.size() - r.judged), static_cast<int>(r.reflected),
+              static_cast<int>(r.reflected_first), 100 * first_share, r.max_attempts);
+  std::printf("  ack -> reflecting answer     p50 %s  p90 %s  p99 %s  max %s\n", ms(r.FreshnessQuantileNs(0.5)).c_str(),
+              ms(r.FreshnessQuantileNs(0.9)).c_str(), ms(r.FreshnessQuantileNs(0.99)).c_str(),
+              ms(r.FreshnessQuantileNs(1.0)).c_str());
+  std::printf("  LogInteractions round trip   p50 %s  p99 %s  max %s\n",
+              ms(static_cast<int64_t>(r.log_ack.ValueAtQuantile(0.5))).c_str(),
+              ms(static_cast<int64_t>(r.log_ack.ValueAtQuantile(0.99))).c_str(),
+              ms(static_cast<int64_t>(r.log_ack.max())).c_str());
+  std::printf("  reflecting Recommend         p50 %s  p99 %s  max %s\n",
+              ms(static_cast<int64_t>(r.reflecting_recommend.ValueAtQuantile(0.5))).c_str(),
+              ms(static_cast<int64_t>(r.reflecting_recommend.ValueAtQuantile(0.99))).c_str(),
+              ms(static_cast<int64_t>(r.reflecting_recommend.max())).c_str());
+  uint64_t first_item_kept = 0;
+  uint64_t first_not_moved = 0;
+  for (const ProbeRecord& p : r.probes) {
+    if (!p.judged) continue;
+    if (!p.first.item_gone) ++first_item_kept;
+    if (!p.first.vector_moved) ++first_not_moved;
+  }
+  std::printf("  first answers after the ack: %d still held the clicked item, %d ranked as before; "
+              "skipped: %d control failures, %d model version changes\n",
+              static_cast<int>(first_item_kept), static_cast<int>(first_not_moved),
+              static_cast<int>(r.control_failed), static_cast<int>(r.model_changed));
+
+  JsonWriter json;
+  json.BeginObject();
+  WriteHeader(json, "freshness", target, &*info);
+  json.Key("load_average_at_end").String(LoadAverage());
+  json.Key("freshness").BeginObject();
+  json.Key("definition").String(
+      "ack -> arrival of the first Recommend answer in which the clicked item (the before list's top item) is gone "
+      "and the model ranking differs from the before list's (clicked item cut from both): the user vector moved");
+  json.Key("probes_wanted").Int(options.probes);
+  json.Key("probe_gap_ms").Number(absl::ToDoubleMilliseconds(options.gap));
+  json.Key("probe_timeout_ms").Number(absl::ToDoubleMilliseconds(options.timeout));
+  json.Key("users_tried").UInt(r.probes.size());
+  json.Key("judged").UInt(r.judged);
+  json.Key("reflected").UInt(r.reflected);
+  json.Key("reflected_first").UInt(r.reflected_first);
+  json.Key("reflected_first_share").Number(first_share);
+  json.Key("never_reflected").UInt(r.judged - r.reflected);
+  json.Key("model_changed").UInt(r.model_changed);
+  json.Key("control_failed").UInt(r.control_failed);
+  json.Key("first_answer_still_held_item").UInt(first_item_kept);
+  json.Key("first_answer_ranked_as_before").UInt(first_not_moved);
+  json.Key("max_attempts").Int(r.max_attempts);
+  json.Key("seconds").Number(r.seconds);
+  // Over every judged probe, never-reflected ones counting as infinite (null).
+  json.Key("freshness_ms").BeginObject();
+  for (const auto& [name, q] : {std::pair{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"max", 1.0}}) {
+    const int64_t ns = r.FreshnessQuantileNs(q);
+    json.Key(name).Number(ns == INT64_MAX ? std::numeric_limits<double>::infinity() : ns / 1e6);
+  }
+  json.EndObject();
+  json.Key("reflected_freshness_ms");
+  WriteLatencyJson(json, r.freshness);
+  json.Key("log_ack_ms");
+  WriteLatencyJson(json, r.log_ack);
+  json.Key("reflecting_recommend_ms");
+  WriteLatencyJson(json, r.reflecting_recommend);
+  json.EndObject();
+  json.Key("probes").BeginArray();
+  for (const ProbeRecord& p : r.probes) {
+    json.BeginObject();
+    json.Key("user").String(p.user_id);
+    if (!p.judged) {
+      json.Key("skipped").String(p.skip_reason);
+    } else {
+      json.Key("clicked").String(p.clicked);
+      json.Key("reflected").Bool(p.reflected);
+      json.Key("attempts").Int(p.attempts);
+      json.Key("log_ms").Number(p.log_ns / 1e6);
+      if (p.reflected) json.Key("freshness_ms").Number(p.freshness_ns / 1e6);
+    }
+    json.EndObject();
+  }
+  json.EndArray();
+  json.EndObject();
+  if (absl::Status s = WriteOutputs(json.str(), {}); !s.ok()) return Fail(s);
+  return r.judged > 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -532,6 +868,8 @@ int main(int argc, char** argv) {
       "  recload run  --port_file=F --mix=recommend:70,batch:5,similar:15,log:10 --rate=500 --duration=30s [--baseline]\n"
       "  recload run  --port_file=F --mode=closed --concurrency=64 --mix=log --log_batch=100\n"
       "  recload step --port_file=F --mix=recommend --p99_target=5ms [--baseline]\n"
+      "  recload run  --port_file=F --mix=recommend --rate=400 --during_train [--train_min_window=30s]\n"
+      "  recload freshness --port_file=F [--probes=500 --probe_gap=40ms]\n"
       "Outputs: a table on stdout, <out>.json and <out>_*.svg (--out).");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   // Debian builds Abseil without NDEBUG, which turns on Mutex deadlock detection: every lock
@@ -539,7 +877,7 @@ int main(int argc, char** argv) {
   // lock and a point of contention. A load generator wants none of that.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   if (args.size() != 2) {
-    std::fprintf(stderr, "recload: give one command: populate, run or step (see --help)\n");
+    std::fprintf(stderr, "recload: give one command: populate, run, step or freshness (see --help)\n");
     return 2;
   }
   const std::string command = args[1];
@@ -551,6 +889,7 @@ int main(int argc, char** argv) {
   if (command == "populate") return Populate(*target);
   if (command == "run") return Run(*target, *mix);
   if (command == "step") return Step(*target, *mix);
-  std::fprintf(stderr, "recload: unknown command '%s': populate, run or step\n", command.c_str());
+  if (command == "freshness") return Freshness(*target, *mix);
+  std::fprintf(stderr, "recload: unknown command '%s': populate, run, step or freshness\n", command.c_str());
   return 2;
 }

@@ -1,5 +1,5 @@
 // recload against a real recd process: populate, open and closed loop, the health baseline, a
-// short step search, and the recload binary's outputs. Functional checks only: no timing
+// short step search, freshness probes, a run during training, and the recload binary's outputs. Functional checks only: no timing
 // assertions (the machine may be busy).
 #include <fstream>
 #include <sstream>
@@ -20,6 +20,7 @@ namespace {
 using ::recd::testing::RecdProcess;
 using ::recd::testing::TempDir;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr uint64_t kUsers = 300;
 constexpr uint64_t kItems = 200;
@@ -165,6 +166,43 @@ TEST_F(RecloadIntegrationTest, BinaryStepSearchWritesJsonAndCharts) {
   EXPECT_THAT(json, HasSubstr("\"baseline_highest_rate_held\": 100"));
   EXPECT_THAT(ReadFile(out + "_steps.svg"), HasSubstr("</svg>"));
   EXPECT_THAT(ReadFile(out + "_percentiles.svg"), HasSubstr("</svg>"));
+}
+
+TEST_F(RecloadIntegrationTest, BinaryFreshnessProbesSeeEveryClickAtOnce) {
+  const std::string out = dir_->Sub("freshness");
+  const auto result = ::recd::testing::RunCommand(
+      {RECLOAD_BINARY_PATH, "freshness", absl::StrCat("--target=", server_->address()),
+       absl::StrCat("--users=", kUsers), absl::StrCat("--items=", kItems), "--probes=12", "--probe_gap=5ms",
+       "--k=5", "--seed=3", absl::StrCat("--out=", out)},
+      absl::Seconds(120));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  // recd folds a click into the user's vector on the next request: the first Recommend after
+  // the acknowledgement already drops the item and moves the ranking.
+  EXPECT_THAT(result.output, HasSubstr("12 probes judged"));
+  const std::string json = ReadFile(out + ".json");
+  EXPECT_THAT(json, HasSubstr("\"judged\": 12"));
+  EXPECT_THAT(json, HasSubstr("\"reflected\": 12"));
+  EXPECT_THAT(json, HasSubstr("\"reflected_first\": 12"));
+  EXPECT_THAT(json, HasSubstr("\"control_failed\": 0"));
+}
+
+TEST_F(RecloadIntegrationTest, BinaryRunDuringTrainEndsWithTraining) {
+  const std::string out = dir_->Sub("during");
+  const auto result = ::recd::testing::RunCommand(
+      {RECLOAD_BINARY_PATH, "run", absl::StrCat("--target=", server_->address()),
+       absl::StrCat("--users=", kUsers), absl::StrCat("--items=", kItems), "--mix=recommend", "--rate=50",
+       "--warmup=200ms", "--duration=60s", "--during_train", "--train_min_window=1s",
+       absl::StrCat("--out=", out)},
+      absl::Seconds(120));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("training run 1:"));
+  const std::string json = ReadFile(out + ".json");
+  // The window ended with training (not after --duration) and every run published both models.
+  EXPECT_THAT(json, HasSubstr("\"stopped_early\": true"));
+  EXPECT_THAT(json, HasSubstr("\"started\": true"));
+  EXPECT_THAT(json, HasSubstr("\"outcome\": \"TRAIN_PUBLISHED\""));
+  EXPECT_THAT(json, Not(HasSubstr("TRAIN_FAILED")));
+  EXPECT_THAT(json, HasSubstr("\"live_versions_after\""));
 }
 
 TEST_F(RecloadIntegrationTest, BinaryRefusesMissingIdsAndRemoteTargets) {

@@ -26,7 +26,9 @@ std::string ErrorsText(const MethodStats& m) {
   return absl::StrJoin(parts, " ");
 }
 
-void WriteLatency(JsonWriter& json, const Histogram& h) {
+}  // namespace
+
+void WriteLatencyJson(JsonWriter& json, const Histogram& h) {
   json.BeginObject();
   json.Key("count").UInt(h.count());
   json.Key("min").Number(Ms(h.min()));
@@ -38,8 +40,6 @@ void WriteLatency(JsonWriter& json, const Histogram& h) {
   json.Key("max").Number(Ms(h.max()));
   json.EndObject();
 }
-
-}  // namespace
 
 // ---- JSON ------------------------------------------------------------------------------------
 
@@ -162,12 +162,15 @@ void WritePhaseJson(JsonWriter& json, const PhaseResult& phase, bool with_series
   json.Key("mix").String(phase.mix);
   json.Key("warmup_s").Number(absl::ToDoubleSeconds(spec.warmup));
   json.Key("duration_s").Number(phase.measured_s);
+  // CLOCK_MONOTONIC, to line the window up with other traces (e.g. perf record -k CLOCK_MONOTONIC).
+  json.Key("window_start_monotonic_s").Number(static_cast<double>(phase.window_start_ns) / 1e9);
   json.Key("sent").UInt(phase.sent);
   json.Key("measured_requests").UInt(phase.measured_requests);
   json.Key("ok").UInt(phase.ok());
   json.Key("errors").UInt(phase.errors());
   json.Key("achieved_rate").Number(phase.achieved_rate);
   json.Key("hit_request_bound").Bool(phase.hit_request_bound);
+  if (spec.stop_early != nullptr) json.Key("stopped_early").Bool(phase.stopped_early);
   json.Key("client_cpus").Int(phase.client_cpus);
   json.Key("client_cpu_cores").Number(phase.client_cpu_cores);
   json.Key("server_cpu_cores").Number(phase.server_cpu_cores);
@@ -181,10 +184,10 @@ void WritePhaseJson(JsonWriter& json, const PhaseResult& phase, bool with_series
   }
   if (!spec.closed_loop) {
     json.Key("send_lag_ms");
-    WriteLatency(json, phase.send_lag);
+    WriteLatencyJson(json, phase.send_lag);
   }
   json.Key("latency_ms");
-  WriteLatency(json, phase.all);
+  WriteLatencyJson(json, phase.all);
   json.Key("methods").BeginObject();
   for (int m = 0; m < kNumMethods; ++m) {
     const MethodStats& s = phase.methods[m];
@@ -201,7 +204,7 @@ void WritePhaseJson(JsonWriter& json, const PhaseResult& phase, bool with_series
     json.Key("units_per_s").Number(static_cast<double>(s.units) / phase.measured_s);
     json.Key("fallback").UInt(s.fallback);
     json.Key("latency_ms");
-    WriteLatency(json, s.latency);
+    WriteLatencyJson(json, s.latency);
     json.Key("percentile_distribution").BeginArray();
     for (const Histogram::Point& p : s.latency.PercentileDistribution(4)) {
       json.BeginArray().Number(p.quantile).Number(Ms(p.value)).EndArray();

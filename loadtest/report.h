@@ -62,6 +62,8 @@ std::string FormatTable(const std::vector<const PhaseResult*>& phases);
 std::string FormatSteps(const StepRun& run);
 
 void WritePhaseJson(JsonWriter& json, const PhaseResult& phase, bool with_series = true);
+// {count, min, mean, p50, p90, p99, p99.9, max} of a histogram of nanoseconds, in milliseconds.
+void WriteLatencyJson(JsonWriter& json, const Histogram& h);
 void WriteStepRunJson(JsonWriter& json, const StepRun& run);
 
 // Charts. Latency over time (p50/p99/max per method per second), throughput and server RSS.

@@ -43,16 +43,9 @@
 #                           keep the normal policy (FIFO does not time-slice).
 # Needs: taskset (util-linux), jq. Run it on a quiet machine: the table reports the load average.
 set -euo pipefail
-
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-build="${RECD_LOAD_BUILD_DIR:-$root/build-load}"
-server_cpus="${RECD_BENCH_SERVER_CPUS:-0}"
-client_cpus="${RECD_BENCH_CLIENT_CPUS:-1}"
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
+bench_init run_benchmark.sh
 mix_rate="${RECD_BENCH_MIX_RATE:-500}"
-nice_level="${RECD_BENCH_NICE:-0}"
-rt_prio="${RECD_BENCH_RT:-0}"
-sched_desc="nice $nice_level"
-if [[ "$rt_prio" != 0 ]]; then sched_desc="SCHED_FIFO $rt_prio"; fi
 quick=0
 soak=1
 for arg in "$@"; do
@@ -62,9 +55,6 @@ for arg in "$@"; do
     -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "run_benchmark.sh: unknown argument '$arg' (--quick, --no-soak)" >&2; exit 2 ;;
   esac
-done
-for tool in taskset chrt jq; do
-  command -v "$tool" >/dev/null || { echo "run_benchmark.sh: needs $tool (apt-get install util-linux jq)" >&2; exit 2; }
 done
 
 if [[ $quick == 1 ]]; then
@@ -80,93 +70,13 @@ else
 fi
 
 out="${RECD_BENCH_OUT:-$build/loadbench-$(date +%Y%m%d-%H%M%S)}"
-mkdir -p "$out"
-echo "== building recd and recload in $build (Release)"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j2 --target recd recload >/dev/null
-recd_bin="$build/server/recd"
-recload_bin="$build/loadtest/recload"
-
-server_pid=""
-data_dir=""
-# stop_server [keep]: SIGTERM (SIGKILL after 30 s); removes the data dir unless "keep".
-stop_server() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 300); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$server_pid" 2>/dev/null && kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  server_pid=""
-  if [[ "${1:-}" == keep ]]; then return; fi
-  if [[ -n "$data_dir" && -d "$data_dir" ]]; then rm -rf "$data_dir"; fi
-  data_dir=""
-}
-autogroup_before=""
-restore_autogroup() {
-  if [[ -n "$autogroup_before" ]]; then echo "$autogroup_before" >/proc/self/autogroup 2>/dev/null || true; fi
-}
-trap 'stop_server; restore_autogroup' EXIT
-trap 'exit 130' INT TERM
-if [[ "$nice_level" != 0 && -w /proc/self/autogroup ]]; then
-  autogroup_before="$(awk '{print $3}' /proc/self/autogroup)"
-  echo "$nice_level" >/proc/self/autogroup 2>/dev/null || { autogroup_before=""; echo "(cannot set the autogroup nice level)"; }
-fi
-
-# start_server NAME [SCAN_THREADS]: recd on all CPUs (training uses both), port in $port; on a
-# fresh data dir, or on the kept one after `stop_server keep` (a restart).
-start_server() {
-  local name="$1" scan_threads="${2:-1}"
-  if [[ -z "$data_dir" ]]; then data_dir="$(mktemp -d "$build/loadbench-data.XXXXXX")"; fi
-  rm -f "$out/$name.port"
-  nice -n "$nice_level" "$recd_bin" --data_dir="$data_dir" --listen=127.0.0.1:0 --port_file="$out/$name.port" \
-    --models=popularity,pure_svd --model_params=pure_svd.rank=64 --scorer_threads="$scan_threads" \
-    --sync_writes=true --metrics_listen=127.0.0.1:0 --log_level=warning >"$out/$name.server.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 1 600); do
-    [[ -s "$out/$name.port" ]] && break
-    kill -0 "$server_pid" 2>/dev/null || { echo "recd exited; log:"; tail -20 "$out/$name.server.log"; exit 1; }
-    sleep 0.1
-  done
-  [[ -s "$out/$name.port" ]] || { echo "recd did not report a port within 60 s" >&2; exit 1; }
-  port="$(head -n1 "$out/$name.port")"  # line 1: the gRPC port (line 2: the metrics port)
-  echo "== recd ($name) pid $server_pid on 127.0.0.1:$port, data $data_dir ($(df -T "$data_dir" | awk 'NR==2 {print $2}'))"
-}
-
-# pin_server: every thread of recd onto the server CPUs (new threads inherit the mask).
-pin_server() {
-  taskset -a -p -c "$server_cpus" "$server_pid" >/dev/null
-  if [[ "$rt_prio" != 0 ]]; then
-    # Every thread but RocksDB's flush and compaction threads: at the same SCHED_FIFO priority
-    # a compaction would hold the CPU until it blocks (FIFO does not time-slice), stalling
-    # requests for tens of milliseconds; at normal priority it runs when requests leave room.
-    # Threads started later inherit the policy of the thread that starts them.
-    for task in /proc/"$server_pid"/task/*; do
-      case "$(cat "$task/comm" 2>/dev/null)" in rocksdb:*) continue ;; esac
-      chrt -f -p "$rt_prio" "${task##*/}" >/dev/null 2>&1 || true
-    done
-  fi
-}
-
-recload() {
-  local sched=(nice -n "$nice_level")
-  if [[ "$rt_prio" != 0 ]]; then sched=(chrt -f "$rt_prio"); fi
-  "${sched[@]}" taskset -c "$client_cpus" "$recload_bin" --target="127.0.0.1:$port" --server_pid="$server_pid" "$@"
-}
-
-echo "== machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== core split while measuring: recd on CPU(s) $server_cpus, recload on CPU(s) $client_cpus; $sched_desc"
-echo "== results in $out"
-load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
-if awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-  echo "== WARNING: load average ${load_start%% *} on $(nproc) CPUs: other work will inflate the figures (see RECD_BENCH_NICE)"
-fi
+bench_setup
+bench_banner
 
 # ---- 100k x 64 -------------------------------------------------------------------------------
 start_server big
 common=(--users="$users" --items="$items")
-taskset -c 0-"$(( $(nproc) - 1 ))" "$recload_bin" populate --target="127.0.0.1:$port" "${common[@]}" \
-  --interactions="$interactions" --out="$out/big-populate"
+populate "${common[@]}" --interactions="$interactions" --out="$out/big-populate"
 pin_server
 
 echo; echo "== Recommend at 1,000/s (open loop)"
@@ -213,8 +123,7 @@ stop_server
 # ---- 10k items: Recommend against the health floor ------------------------------------------
 start_server small
 small=(--users="$small_users" --items="$small_items")
-taskset -c 0-"$(( $(nproc) - 1 ))" "$recload_bin" populate --target="127.0.0.1:$port" "${small[@]}" \
-  --interactions="$small_interactions" --out="$out/small-populate"
+populate "${small[@]}" --interactions="$small_interactions" --out="$out/small-populate"
 pin_server
 echo; echo "== step search on $small_items items: Recommend, p99 <= 5 ms"
 recload step "${small[@]}" --mix=recommend --p99_target=5ms --step_start=1000 --step_factor=1.4 \
@@ -232,7 +141,6 @@ stop_server
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- the table -------------------------------------------------------------------------------
-verdict() { if [[ "$1" == "true" ]]; then echo "MET"; else echo "MISSED"; fi; }
 r1="$out/recommend-1000.json"
 p99_1000="$(jq -r '.phases[0].methods.recommend.latency_ms.p99' "$r1")"
 ach_1000="$(jq -r '.phases[0].achieved_rate' "$r1")"
@@ -285,7 +193,7 @@ fi
 echo "(health-check floor at its highest step: $floor_cpu; when recload is near 100 % the floor is"
 echo " the client's limit, so the true floor is higher and the ratio above is an upper bound)"
 if [[ $quick == 1 ]]; then echo "(--quick: smaller catalogue and shorter runs; the targets are defined on the full run)"; fi
-if awk -v l="${load_end%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+if machine_busy "${load_end%% *}"; then
   echo "(the machine was busy: load average $load_end at the end; repeat on a quiet machine before trusting the figures)"
 fi
 echo "JSON and SVG charts: $out"
