@@ -115,7 +115,14 @@ Engine::Engine(const ServerOptions& options, storage::Store* store, ModelRegistr
       trainer_(trainer),
       clock_(clock),
       cold_start_(ColdStartTracker::Options{.half_life_seconds = options.recent_half_life_seconds}),
-      catalog_(std::make_shared<Catalog>()) {}
+      catalog_(std::make_shared<Catalog>()) {
+  // Deletions a previous run acknowledged but did not purge from the files yet.
+  absl::StatusOr<bool> pending = store_->PurgePending();
+  if (pending.ok() && *pending) {
+    MutexLock lock(&purge_mu_);
+    purge_due_ms_ = clock_->NowMs() + static_cast<int64_t>(options_.purge_delay_seconds * 1000);
+  }
+}
 
 void Engine::Maintain() {
   const uint32_t capacity = store_->GetStats().item_capacity;

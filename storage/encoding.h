@@ -97,6 +97,8 @@ inline constexpr char kModelsColumnFamily[] = "models";
 // Written once when the store is created; its presence is what makes a RocksDB a recd store.
 inline constexpr char kMetaMarkerKey[] = "recd.marker";
 inline constexpr char kMetaFormatVersionKey[] = "recd.format_version";
+// Present while deletions await PurgeDeleted (a restart before the purge schedules it again).
+inline constexpr char kMetaPurgePendingKey[] = "recd.purge_pending";
 // Counters, updated with the counter merge operator (see Counter below).
 inline constexpr char kMetaLastSequenceKey[] = "counter.last_sequence";        // max
 inline constexpr char kMetaUserCapacityKey[] = "counter.user_capacity";        // max

@@ -44,6 +44,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "core/sync.h"
 #include "core/status_macros.h"
 #include "rocksdb/cache.h"
@@ -410,6 +412,7 @@ class RocksStore final : public Store {
 
   absl::Status CreateCheckpoint(const std::string& dir) override;
   absl::Status PurgeDeleted() override;
+  absl::StatusOr<bool> PurgePending() const override;
   StoreStats GetStats() const override;
 
  private:
@@ -1291,6 +1294,8 @@ absl::StatusOr<DeleteUserResult> RocksStore::DeleteUser(absl::string_view user_i
     batch.Delete(ids_cf_, UserIdKey(user_id));
     batch.Delete(ids_cf_, UserIndexKey(result.index));
     batch.Put(ids_cf_, ErasedUserKey(result.index), EncodeErasedUserValue(false));
+    // A fresh value each time, so a purge that started before this deletion keeps the mark.
+    batch.Put(meta_cf_, kMetaPurgePendingKey, absl::StrCat(absl::ToUnixNanos(absl::Now()), ":", result.index));
     batch.Merge(meta_cf_, kMetaNumInteractionsKey,
                 CounterOperand(CounterOp::kAdd, -static_cast<int64_t>(result.erased_interactions)));
     RETURN_IF_ERROR(Write(batch, absl::StrCat("deleting user '", user_id, "'")));
@@ -1815,7 +1820,14 @@ absl::Status RocksStore::CreateCheckpoint(const std::string& dir) {
                    absl::StrCat("writing checkpoint to ", dir));
 }
 
+absl::StatusOr<bool> RocksStore::PurgePending() const {
+  ASSIGN_OR_RETURN(std::optional<std::string> mark, Get(meta_cf_, kMetaPurgePendingKey, nullptr, "reading the purge mark"));
+  return mark.has_value();
+}
+
 absl::Status RocksStore::PurgeDeleted() {
+  ASSIGN_OR_RETURN(std::optional<std::string> mark_at_start,
+                   Get(meta_cf_, kMetaPurgePendingKey, nullptr, "reading the purge mark"));
   rocksdb::FlushOptions flush;
   flush.wait = true;
   RETURN_IF_ERROR(FromRocks(db_->Flush(flush, handles_), "flushing before a purge"));
@@ -1828,6 +1840,18 @@ absl::Status RocksStore::PurgeDeleted() {
   for (rocksdb::ColumnFamilyHandle* cf : handles_) {
     RETURN_IF_ERROR(FromRocks(db_->CompactRange(compact, cf, nullptr, nullptr),
                               absl::StrCat("compacting ", cf->GetName(), " to purge deleted data")));
+  }
+  if (mark_at_start.has_value()) {
+    // Clear the mark unless a deletion after the flush above replaced it (DeleteUser holds the
+    // gate exclusively while it writes).
+    MutexLock gate(&append_gate_);
+    ASSIGN_OR_RETURN(std::optional<std::string> mark,
+                     Get(meta_cf_, kMetaPurgePendingKey, nullptr, "reading the purge mark"));
+    if (mark == mark_at_start) {
+      rocksdb::WriteBatch batch;
+      batch.Delete(meta_cf_, kMetaPurgePendingKey);
+      RETURN_IF_ERROR(Write(batch, "clearing the purge mark"));
+    }
   }
   return absl::OkStatus();
 }

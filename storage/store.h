@@ -189,6 +189,9 @@ class Store {
   // overwritten and deleted values from the data files. Heavy on large stores: call it after
   // deletions, batched (the server does so a short while after DeleteUser).
   virtual absl::Status PurgeDeleted() = 0;
+  // Whether deletions (DeleteUser) have not been purged yet; survives restarts, so a server
+  // stopped before its purge schedules it again.
+  virtual absl::StatusOr<bool> PurgePending() const = 0;
 
   // Writes a consistent copy of the whole store to `dir` (must not exist), openable by Open.
   virtual absl::Status CreateCheckpoint(const std::string& dir) = 0;

@@ -591,6 +591,27 @@ TEST(StoreTest, SequencesNeverGoBackwardsAfterTheNewestAreErased) {
 
 // ---- DeleteUser ---------------------------------------------------------------------------------
 
+// The purge mark outlives a restart, so a server stopped between DeleteUser and its purge
+// purges at the next start; PurgeDeleted clears it.
+TEST(StoreTest, PurgeMarkSurvivesReopenUntilThePurge) {
+  ScopedTempDir dir;
+  {
+    auto store = OpenOrDie(dir.path());
+    ASSERT_OK(store->AppendInteractions({Ix("a", "x"), Ix("b", "y")}).status());
+    EXPECT_FALSE(ValueOrDie(store->PurgePending()));
+    ASSERT_OK(store->DeleteUser("b").status());
+    EXPECT_TRUE(ValueOrDie(store->PurgePending()));
+  }
+  {
+    auto store = OpenOrDie(dir.path());
+    EXPECT_TRUE(ValueOrDie(store->PurgePending()));
+    ASSERT_OK(store->PurgeDeleted());
+    EXPECT_FALSE(ValueOrDie(store->PurgePending()));
+  }
+  auto store = OpenOrDie(dir.path());
+  EXPECT_FALSE(ValueOrDie(store->PurgePending()));
+}
+
 TEST(StoreTest, DeleteUserErasesEverythingAndSurvivesReopen) {
   ScopedTempDir dir;
   {
