@@ -6,6 +6,11 @@
 // periodically (off the request path), ranks the cold items of each live model: recent count
 // first, newest item first among equals. Requests read the ranked list (a pinned immutable
 // snapshot) and give its best eligible entries a share of their slots.
+//
+// Recommend never waits for the upkeep: the ranked lists have their own lock, held only to swap
+// a pointer. The counts' lock (Record, Refresh) is held for one pass over the counts that tests
+// coldness in a per-version mask (not the model's rows) and decays only cold items; decayed
+// counts are forgotten once a minute.
 #ifndef RECD_SERVER_COLD_START_H_
 #define RECD_SERVER_COLD_START_H_
 
@@ -36,11 +41,12 @@ class ColdStartTracker {
   // Recomputes the ranked cold items of `model` (published as `model.meta().name`).
   // `item_capacity` is 1 + the highest item index in the store (items beyond the model's rows are
   // cold too).
-  void Refresh(const ServingModel& model, uint32_t item_capacity, int64_t now_ms) ABSL_LOCKS_EXCLUDED(mu_);
+  void Refresh(const ServingModel& model, uint32_t item_capacity, int64_t now_ms)
+      ABSL_LOCKS_EXCLUDED(mu_, ranked_mu_);
 
   // The ranked cold items of the live version of `model_name`, best first (may be null/empty).
   std::shared_ptr<const std::vector<ItemIndex>> Candidates(absl::string_view model_name) const
-      ABSL_LOCKS_EXCLUDED(mu_);
+      ABSL_LOCKS_EXCLUDED(ranked_mu_);
 
   // Decayed recent count of `item` at `now_ms` (for tests and metrics).
   double RecentCount(ItemIndex item, int64_t now_ms) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -55,15 +61,21 @@ class ColdStartTracker {
   const Options options_;
   mutable Mutex mu_;
   absl::flat_hash_map<ItemIndex, Count> counts_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<ItemIndex>>> ranked_ ABSL_GUARDED_BY(mu_);
+  // The request path's lock: Refresh, which runs on a background thread that request handlers
+  // may preempt, takes it only to swap in a list, never while it works.
+  mutable Mutex ranked_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const std::vector<ItemIndex>>> ranked_
+      ABSL_GUARDED_BY(ranked_mu_);
   // Items with an all-zero row (no interactions at training time), per model name, computed once
   // per version; touched only by Refresh (one caller at a time).
   struct ZeroRows {
     uint64_t version = 0;
     std::vector<ItemIndex> items;  // newest first
+    std::vector<bool> is_zero;     // by item index, one per row of the version
   };
   Mutex refresh_mu_;
   absl::flat_hash_map<std::string, ZeroRows> zero_rows_ ABSL_GUARDED_BY(refresh_mu_);
+  int64_t next_prune_ms_ ABSL_GUARDED_BY(refresh_mu_) = 0;
 };
 
 }  // namespace recd::server
