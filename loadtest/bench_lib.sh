@@ -107,11 +107,12 @@ pin_server() {
     # Every thread but RocksDB's flush and compaction threads: at the same SCHED_FIFO priority
     # a compaction would hold the CPU until it blocks (FIFO does not time-slice), stalling
     # requests for tens of milliseconds; at normal priority it runs when requests leave room.
-    # Threads started later inherit the policy of the thread that starts them. The trainer
-    # thread (niced +10 by recd) keeps the normal policy too: under SCHED_FIFO a retrain would
-    # hold the CPU for seconds.
+    # Threads started later inherit the policy of the thread that starts them. recd's background
+    # threads keep the normal policy too: the trainer (niced +10), whose retrains would hold the
+    # CPU for seconds under SCHED_FIFO, and the once-a-second upkeep (cold-item ranking), which
+    # would delay requests by its whole run.
     for task in /proc/"$server_pid"/task/*; do
-      case "$(cat "$task/comm" 2>/dev/null)" in rocksdb:*) continue ;; esac
+      case "$(cat "$task/comm" 2>/dev/null)" in rocksdb:* | recd-trainer | recd-maintain) continue ;; esac
       local nice_now
       nice_now="$(sed 's/.*) //' "$task/stat" 2>/dev/null | cut -d' ' -f17)"
       if [[ -n "$nice_now" && "$nice_now" -gt "$nice_level" ]]; then continue; fi

@@ -28,6 +28,7 @@
 #                              about half of what one core scans on 100k items x 64)
 #   RECD_BENCH_TRAIN_THREADS   recd --train_threads (default: recd's default, 0 = one per CPU)
 #   RECD_BENCH_PROBES          freshness probes (default 500; 200 with --quick)
+#   RECD_BENCH_RECD_FLAGS      more recd flags, space-separated (e.g. "--exploration_share=0")
 # Needs: taskset (util-linux), jq. Run it on a quiet machine: the table reports the load average.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
@@ -38,7 +39,7 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "run_continuous_benchmark.sh: unknown argument '$arg' (--quick)" >&2; exit 2 ;;
   esac
 done
@@ -58,6 +59,8 @@ bench_banner
 # Retraining happens only where the benchmark puts it (both triggers off, as by default).
 recd_flags=(--retrain_interval_seconds=0 --retrain_after_interactions=0)
 if [[ -n "$train_threads" ]]; then recd_flags+=(--train_threads="$train_threads"); fi
+read -r -a extra_flags <<<"${RECD_BENCH_RECD_FLAGS:-}"
+recd_flags+=("${extra_flags[@]}")
 start_server continuous 1 "${recd_flags[@]}"
 common=(--users="$users" --items="$items")
 populate "${common[@]}" --interactions="$interactions" --out="$out/populate"
@@ -118,7 +121,7 @@ echo
 echo "================================ recd continuous-learning benchmark (issue 5) ================================"
 echo "catalogue ${users} users x ${items} items, $(jq -r '.server.num_interactions' "$idle") interactions, pure_svd rank 64, exact scorer ($(jq -r '.server.scorer_isa' "$idle")), k=10, durable writes"
 echo "core split: recd (request handlers, RocksDB and the trainer's threads) on CPU(s) $server_cpus, recload on CPU(s) $client_cpus (taskset), $sched_desc;"
-echo "            recd --train_threads=$threads_desc, trainer at nice +10; load average at start $load_start, at end $load_end"
+echo "            recd --train_threads=$threads_desc${RECD_BENCH_RECD_FLAGS:+ $RECD_BENCH_RECD_FLAGS}, trainer at nice +10; load average at start $load_start, at end $load_end"
 printf '%-68s %-64s %s\n' "target" "measured" "verdict"
 printf '%-68s %-64s %s\n' "Freshness: LogInteractions ack -> reflecting Recommend p99 <= 50 ms" \
   "$(printf 'p99 %s ms (p50 %s, p90 %s, max %s); %s/%s reflected' "$(ms "$f_p99")" "$(ms "$f_p50")" "$(ms "$f_p90")" "$(ms "$f_max")" "$f_reflected" "$f_judged")" \
@@ -142,14 +145,14 @@ fi
 
 jq -n --slurpfile f "$fresh" --slurpfile i "$idle" --slurpfile d "$during" \
   --arg server_cpus "$server_cpus" --arg client_cpus "$client_cpus" --arg sched "$sched_desc" \
-  --arg train_threads "${train_threads:-0}" --arg load_start "$load_start" --arg load_end "$load_end" \
+  --arg train_threads "${train_threads:-0}" --arg recd_flags "${RECD_BENCH_RECD_FLAGS:-}" --arg load_start "$load_start" --arg load_end "$load_end" \
   --argjson rate "$rate" --argjson quick "$quick" --argjson ratio "$ratio" \
   --argjson fresh_met "$fresh_met" --argjson retrain_met "$retrain_met" '{
     benchmark: "recd continuous learning (issue 5)", quick: ($quick == 1),
     catalogue: {users: $i[0].workload.users, items: $i[0].workload.items, interactions: $i[0].server.num_interactions,
                 model: $i[0].server.default_model, dim: $i[0].server.dim, scorer_isa: $i[0].server.scorer_isa},
     machine: {online_cpus: $i[0].machine.online_cpus, server_cpus: $server_cpus, client_cpus: $client_cpus,
-              scheduling: $sched, train_threads: $train_threads, load_average_at_start: $load_start,
+              scheduling: $sched, train_threads: $train_threads, extra_recd_flags: $recd_flags, load_average_at_start: $load_start,
               load_average_at_end: $load_end},
     freshness: (($f[0].freshness | {definition, judged, reflected, reflected_first_share, never_reflected,
                  control_failed, max_attempts, freshness_ms,
