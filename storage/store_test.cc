@@ -16,11 +16,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -1201,6 +1203,30 @@ TEST(StoreTest, LookupsDoNotWaitForALowPriorityLookupLoop) {
   if (kTimed) {
     EXPECT_LT(worst_ns.load(), 100'000'000);
   }
+}
+
+// Flushes and compactions run at nice 19, below request handlers (and the trainer's +10).
+TEST(StoreTest, FlushAndCompactionThreadsRunAtLowPriority) {
+  ScopedTempDir dir;
+  auto store = OpenOrDie(dir.path());
+  ASSERT_OK(store->AppendInteractions({Ix("a", "x"), Ix("b", "y")}).status());
+  ASSERT_OK(store->PurgeDeleted());  // a flush and a compaction of every column family
+  int background = 0;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream comm_file(task.path() / "comm");
+    std::string comm;
+    std::getline(comm_file, comm);
+    if (comm.rfind("rocksdb:", 0) != 0) continue;
+    std::ifstream stat_file(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+    // Fields after the command name's closing parenthesis: state is the 1st, nice the 17th.
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    for (int i = 0; i < 17; ++i) fields >> field;
+    EXPECT_EQ(field, "19") << comm;
+    ++background;
+  }
+  EXPECT_GE(background, 2);  // rocksdb:low and rocksdb:high
 }
 
 TEST(StoreTest, HistoryLatency) {
