@@ -35,6 +35,9 @@ ABSL_FLAG(std::string, model_params, "",
           "Hyperparameters: comma-separated model.key=value, e.g. pure_svd.rank=128.");
 ABSL_FLAG(std::string, default_model, kDefaults.default_model, "Model answering requests that name none.");
 ABSL_FLAG(int, train_threads, kDefaults.train_threads, "Training threads (0 = all cores).");
+ABSL_FLAG(std::string, train_priority, kDefaults.train_idle_priority ? "idle" : "low",
+          "CPU priority of training: 'idle' (SCHED_IDLE: only CPU time requests leave; a request preempts it at "
+          "once) or 'low' (nice +10: keeps about a tenth of a core that requests saturate).");
 ABSL_FLAG(int, scorer_threads, kDefaults.scorer.num_threads, "Threads scanning the catalogue for one request.");
 ABSL_FLAG(int, max_history, static_cast<int>(kDefaults.max_history),
           "Newest history entries used per request (user vector, seen-item exclusion).");
@@ -133,6 +136,12 @@ int main(int argc, char** argv) {
   options.demo_data = absl::GetFlag(FLAGS_demo_data);
   options.default_model = absl::GetFlag(FLAGS_default_model);
   options.train_threads = absl::GetFlag(FLAGS_train_threads);
+  if (const std::string priority = absl::GetFlag(FLAGS_train_priority); priority == "idle" || priority == "low") {
+    options.train_idle_priority = priority == "idle";
+  } else {
+    std::fprintf(stderr, "recd: error: --train_priority: '%s' is not 'idle' or 'low'\n", priority.c_str());
+    return 2;
+  }
   options.scorer.num_threads = std::max(1, absl::GetFlag(FLAGS_scorer_threads));
   options.max_history = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_history)));
   options.keep_versions = std::max(1, absl::GetFlag(FLAGS_keep_versions));

@@ -48,6 +48,10 @@ struct ServerOptions {
   std::string default_model = "pure_svd";
   // Threads for training (0 = hardware concurrency).
   int train_threads = 0;
+  // CPU priority of the trainer thread and the threads it starts: SCHED_IDLE (true; training
+  // runs only on CPU time nothing else wants, and a request handler that wakes up preempts it at
+  // once), or the normal policy at nice +10 (false; training keeps about a tenth of a busy core).
+  bool train_idle_priority = true;
   // How item scorers are built for each model version (kind, threads per query, ...).
   ScorerOptions scorer;
   // Newest history entries used to build a user vector and to exclude seen items.

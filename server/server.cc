@@ -113,6 +113,7 @@ absl::Status RecdServerImpl::Init() {
   RETURN_IF_ERROR(registry_->Config(options_.default_model).status());
   TrainerOptions trainer_options;
   trainer_options.num_threads = threads;
+  trainer_options.idle_priority = options_.train_idle_priority;
   trainer_options.seed = options_.seed;
   trainer_options.event_weights = options_.event_weights;
   trainer_options.keep_versions = options_.keep_versions;

@@ -1,6 +1,7 @@
 #include "server/trainer.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -115,6 +116,14 @@ void Trainer::Loop() {
   if (options_.nice_increment != 0) {
     const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
     setpriority(PRIO_PROCESS, tid, getpriority(PRIO_PROCESS, tid) + options_.nice_increment);
+  }
+  if (options_.idle_priority) {
+    // Threads inherit the policy (std::thread leaves PTHREAD_INHERIT_SCHED, the default).
+    sched_param param{};
+    if (const int error = pthread_setschedparam(pthread_self(), SCHED_IDLE, &param); error != 0) {
+      RECD_LOG(kWarning, "trainer", "cannot run training under SCHED_IDLE (error ", error,
+               "); it keeps the normal policy at nice +", options_.nice_increment);
+    }
   }
   while (true) {
     std::optional<Request> request;

@@ -2,6 +2,11 @@
 // rollback, and serving while versions are swapped.
 #include "server/trainer.h"
 
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <random>
@@ -131,6 +136,32 @@ TEST_F(TrainerTest, BackgroundThreadRunsTheScheduleAndTrainNow) {
   ASSERT_EQ(done.wait_for(std::chrono::seconds(60)), std::future_status::ready);
   ASSERT_EQ(done.get().size(), 1u);
   h_.trainer().Stop();
+}
+
+// Training yields the CPU to request handlers: nice +10, and SCHED_IDLE when asked (recd's
+// default), for the trainer thread and the threads training starts.
+TEST_F(TrainerTest, TrainingRunsAtLowOrIdlePriority) {
+  const int base_nice = getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+  LogDemo(0, 6000);
+  for (const bool idle : {true, false}) {
+    SCOPED_TRACE(idle ? "idle" : "low");
+    TrainerOptions o;
+    o.idle_priority = idle;
+    std::atomic<int> policy{-1}, child_policy{-1}, nice{-100};
+    o.candidate_hook = [&](ModelData&) {
+      policy = sched_getscheduler(0);
+      nice = getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+      std::thread([&] { child_policy = sched_getscheduler(0); }).join();
+    };
+    Open(o);
+    h_.trainer().Start();
+    auto done = h_.trainer().Enqueue({"pure_svd"});
+    ASSERT_EQ(done.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+    h_.trainer().Stop();
+    EXPECT_EQ(policy.load(), idle ? SCHED_IDLE : SCHED_OTHER);
+    EXPECT_EQ(child_policy.load(), policy.load());
+    EXPECT_EQ(nice.load(), std::min(19, base_nice + 10));
+  }
 }
 
 TEST_F(TrainerTest, GateRejectsABrokenCandidateAndKeepsTheLiveVersion) {
