@@ -16,7 +16,8 @@
 #      Target: p99 of ack -> reflecting answer <= 50 ms.
 #   2. Recommend (k = 10) at a fixed open-loop rate on the idle server;
 #   3. the same rate while full retrains (TrainNow of every model: popularity and pure_svd) run
-#      on recd's background trainer thread (nice +10): training starts as the measured window
+#      on recd's background trainer thread (SCHED_IDLE by default, see recd --train_priority):
+#      training starts as the measured window
 #      begins, retrains run back to back until the window is as long as the idle one, and the
 #      window ends when the last retrain ends. Target: p99(during) <= 1.3 x p99(idle).
 # and prints the table of the issue-5 targets, met or missed, then writes continuous.json.
@@ -28,7 +29,7 @@
 #                              about half of what one core scans on 100k items x 64)
 #   RECD_BENCH_TRAIN_THREADS   recd --train_threads (default: recd's default, 0 = one per CPU)
 #   RECD_BENCH_PROBES          freshness probes (default 500; 200 with --quick)
-#   RECD_BENCH_RECD_FLAGS      more recd flags, space-separated (e.g. "--exploration_share=0")
+#   RECD_BENCH_RECD_FLAGS      more recd flags, space-separated (e.g. "--train_priority=low")
 # Needs: taskset (util-linux), jq. Run it on a quiet machine: the table reports the load average.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
@@ -39,7 +40,7 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "run_continuous_benchmark.sh: unknown argument '$arg' (--quick)" >&2; exit 2 ;;
   esac
 done
@@ -110,6 +111,8 @@ t_each="$(jq -r '[.training.runs[] | (.ended_s - .started_s) * 10 | round / 10 |
 t_outcomes="$(jq -r '[.training.runs[].results[] | "\(.model) \(.outcome | sub("TRAIN_"; ""))"] | group_by(.) | map("\(.[0]) x\(length)") | join(", ")' "$during")"
 ratio="$(jq -rn --argjson d "$d_p99" --argjson i "$i_p99" 'if $i > 0 then $d / $i else 0 end')"
 threads_desc="${train_threads:-0 (recd default: one per CPU, $(nproc))}"
+priority_desc="idle (recd default: SCHED_IDLE, nice +10)"
+if [[ " ${RECD_BENCH_RECD_FLAGS:-} " == *" --train_priority=low "* ]]; then priority_desc="low (nice +10)"; fi
 
 fresh_met="$(jq -rn --argjson p "$f_p99" --argjson j "$f_judged" '$p != null and $p <= 50 and $j > 0')"
 retrain_met="$(jq -rn --argjson r "$ratio" --argjson de "$d_err" --argjson ie "$i_err" --argjson da "$d_ach" \
@@ -121,7 +124,8 @@ echo
 echo "================================ recd continuous-learning benchmark (issue 5) ================================"
 echo "catalogue ${users} users x ${items} items, $(jq -r '.server.num_interactions' "$idle") interactions, pure_svd rank 64, exact scorer ($(jq -r '.server.scorer_isa' "$idle")), k=10, durable writes"
 echo "core split: recd (request handlers, RocksDB and the trainer's threads) on CPU(s) $server_cpus, recload on CPU(s) $client_cpus (taskset), $sched_desc;"
-echo "            recd --train_threads=$threads_desc${RECD_BENCH_RECD_FLAGS:+ $RECD_BENCH_RECD_FLAGS}, trainer at nice +10; load average at start $load_start, at end $load_end"
+echo "            recd --train_threads=$threads_desc${RECD_BENCH_RECD_FLAGS:+ $RECD_BENCH_RECD_FLAGS}; training priority $priority_desc"
+echo "            load average at start $load_start, at end $load_end"
 printf '%-68s %-64s %s\n' "target" "measured" "verdict"
 printf '%-68s %-64s %s\n' "Freshness: LogInteractions ack -> reflecting Recommend p99 <= 50 ms" \
   "$(printf 'p99 %s ms (p50 %s, p90 %s, max %s); %s/%s reflected' "$(ms "$f_p99")" "$(ms "$f_p50")" "$(ms "$f_p90")" "$(ms "$f_max")" "$f_reflected" "$f_judged")" \
@@ -145,14 +149,15 @@ fi
 
 jq -n --slurpfile f "$fresh" --slurpfile i "$idle" --slurpfile d "$during" \
   --arg server_cpus "$server_cpus" --arg client_cpus "$client_cpus" --arg sched "$sched_desc" \
-  --arg train_threads "${train_threads:-0}" --arg recd_flags "${RECD_BENCH_RECD_FLAGS:-}" --arg load_start "$load_start" --arg load_end "$load_end" \
+  --arg train_threads "${train_threads:-0}" --arg recd_flags "${RECD_BENCH_RECD_FLAGS:-}" --arg train_priority "$priority_desc" --arg load_start "$load_start" --arg load_end "$load_end" \
   --argjson rate "$rate" --argjson quick "$quick" --argjson ratio "$ratio" \
   --argjson fresh_met "$fresh_met" --argjson retrain_met "$retrain_met" '{
     benchmark: "recd continuous learning (issue 5)", quick: ($quick == 1),
     catalogue: {users: $i[0].workload.users, items: $i[0].workload.items, interactions: $i[0].server.num_interactions,
                 model: $i[0].server.default_model, dim: $i[0].server.dim, scorer_isa: $i[0].server.scorer_isa},
     machine: {online_cpus: $i[0].machine.online_cpus, server_cpus: $server_cpus, client_cpus: $client_cpus,
-              scheduling: $sched, train_threads: $train_threads, extra_recd_flags: $recd_flags, load_average_at_start: $load_start,
+              scheduling: $sched, train_threads: $train_threads, train_priority: $train_priority,
+              extra_recd_flags: $recd_flags, load_average_at_start: $load_start,
               load_average_at_end: $load_end},
     freshness: (($f[0].freshness | {definition, judged, reflected, reflected_first_share, never_reflected,
                  control_failed, max_attempts, freshness_ms,
