@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The continuous-learning benchmark of issue 5, in one command:
 #
-#   loadtest/run_continuous_benchmark.sh           full run (about 5 minutes on 2 cores)
+#   loadtest/run_continuous_benchmark.sh           full run (about 3 minutes on 2 cores)
 #   loadtest/run_continuous_benchmark.sh --quick   20k users / 20k items / 400k interactions,
 #                                                  fewer probes, shorter runs (about 1.5 minutes)
 #
@@ -17,9 +17,11 @@
 #   2. Recommend (k = 10) at a fixed open-loop rate on the idle server;
 #   3. the same rate while full retrains (TrainNow of every model: popularity and pure_svd) run
 #      on recd's background trainer thread (SCHED_IDLE by default, see recd --train_priority):
-#      training starts as the measured window
-#      begins, retrains run back to back until the window is as long as the idle one, and the
-#      window ends when the last retrain ends. Target: p99(during) <= 1.3 x p99(idle).
+#      training starts as the measured window begins, retrains run back to back until the
+#      window is as long as the idle one, and the window ends when the last retrain ends;
+#   4. the idle run again. On a shared machine a burst of other work can spoil a window;
+#      the target compares with the better of the two idle runs, so one spoilt idle window
+#      cannot pass it: p99(during) <= 1.3 x min(p99(idle before), p99(idle after)).
 # and prints the table of the issue-5 targets, met or missed, then writes continuous.json.
 #
 # Environment (besides bench_lib.sh's RECD_LOAD_BUILD_DIR, RECD_BENCH_SERVER_CPUS,
@@ -40,7 +42,7 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "run_continuous_benchmark.sh: unknown argument '$arg' (--quick)" >&2; exit 2 ;;
   esac
 done
@@ -77,6 +79,10 @@ recload run "${common[@]}" --mix=recommend --rate="$rate" --warmup="$warmup" --d
 echo; echo "== Recommend at $rate/s while full retrains run (back to back for at least $run_time)"
 recload run "${common[@]}" --mix=recommend --rate="$rate" --warmup="$warmup" --duration=10m \
   --during_train --train_min_window="$run_time" --label="recommend $rate/s during retrain" --out="$out/during"
+
+echo; echo "== Recommend at $rate/s, idle again"
+recload run "${common[@]}" --mix=recommend --rate="$rate" --warmup="$warmup" --duration="$run_time" \
+  --label="recommend $rate/s idle after" --out="$out/idle-after"
 stop_server
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -84,6 +90,7 @@ load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 fresh="$out/freshness.json"
 idle="$out/idle.json"
 during="$out/during.json"
+idle_after="$out/idle-after.json"
 # Figures as "null" when absent (jq), numbers otherwise.
 f_p50="$(jq -r '.freshness.freshness_ms.p50' "$fresh")"
 f_p90="$(jq -r '.freshness.freshness_ms.p90' "$fresh")"
@@ -98,6 +105,12 @@ i_p99="$(jq -r '.phases[0].methods.recommend.latency_ms.p99' "$idle")"
 i_err="$(jq -r '.phases[0].errors' "$idle")"
 i_ach="$(jq -r '.phases[0].achieved_rate' "$idle")"
 i_cpu="$(jq -r '.phases[0].server_cpu_cores' "$idle")"
+a_p50="$(jq -r '.phases[0].methods.recommend.latency_ms.p50' "$idle_after")"
+a_p99="$(jq -r '.phases[0].methods.recommend.latency_ms.p99' "$idle_after")"
+a_err="$(jq -r '.phases[0].errors' "$idle_after")"
+a_ach="$(jq -r '.phases[0].achieved_rate' "$idle_after")"
+# The baseline: the better idle run.
+base_p99="$(jq -rn --argjson a "$i_p99" --argjson b "$a_p99" '[$a, $b] | min')"
 d_p50="$(jq -r '.phases[0].methods.recommend.latency_ms.p50' "$during")"
 d_p99="$(jq -r '.phases[0].methods.recommend.latency_ms.p99' "$during")"
 d_err="$(jq -r '.phases[0].errors' "$during")"
@@ -109,15 +122,16 @@ t_window="$(jq -r '.training.window_s' "$during")"
 t_share="$(jq -r '.training.window_overlap_share' "$during")"
 t_each="$(jq -r '[.training.runs[] | (.ended_s - .started_s) * 10 | round / 10 | tostring] | join(", ")' "$during")"
 t_outcomes="$(jq -r '[.training.runs[].results[] | "\(.model) \(.outcome | sub("TRAIN_"; ""))"] | group_by(.) | map("\(.[0]) x\(length)") | join(", ")' "$during")"
-ratio="$(jq -rn --argjson d "$d_p99" --argjson i "$i_p99" 'if $i > 0 then $d / $i else 0 end')"
+ratio="$(jq -rn --argjson d "$d_p99" --argjson i "$base_p99" 'if $i > 0 then $d / $i else 0 end')"
 threads_desc="${train_threads:-0 (recd default: one per CPU, $(nproc))}"
 priority_desc="idle (recd default: SCHED_IDLE, nice +10)"
 if [[ " ${RECD_BENCH_RECD_FLAGS:-} " == *" --train_priority=low "* ]]; then priority_desc="low (nice +10)"; fi
 
 fresh_met="$(jq -rn --argjson p "$f_p99" --argjson j "$f_judged" '$p != null and $p <= 50 and $j > 0')"
-retrain_met="$(jq -rn --argjson r "$ratio" --argjson de "$d_err" --argjson ie "$i_err" --argjson da "$d_ach" \
-  --argjson ia "$i_ach" --argjson s "$t_share" --argjson rate "$rate" \
-  '$r > 0 and $r <= 1.3 and $de == 0 and $ie == 0 and $da >= 0.95 * $rate and $ia >= 0.95 * $rate and $s >= 0.95')"
+retrain_met="$(jq -rn --argjson r "$ratio" --argjson de "$d_err" --argjson ie "$i_err" --argjson ae "$a_err" \
+  --argjson da "$d_ach" --argjson ia "$i_ach" --argjson aa "$a_ach" --argjson s "$t_share" --argjson rate "$rate" \
+  '$r > 0 and $r <= 1.3 and $de == 0 and $ie == 0 and $ae == 0 and $da >= 0.95 * $rate and $ia >= 0.95 * $rate
+   and $aa >= 0.95 * $rate and $s >= 0.95')"
 ms() { jq -rn --argjson v "$1" 'if $v == null then "never" else ($v * 1000 | round / 1000 | tostring) end'; }
 
 echo
@@ -133,11 +147,12 @@ printf '%-68s %-64s %s\n' "Freshness: LogInteractions ack -> reflecting Recommen
 printf '%-68s %-64s %s\n' "  reflected by the first Recommend after the ack" \
   "$(jq -rn --argjson s "$f_first" '($s * 1000 | round / 10 | tostring) + " %"') (LogInteractions round trip p99 $(ms "$f_log99") ms, durable)" "reported"
 printf '%-68s %-64s %s\n' "Recommend p99 during a full retrain <= 1.3 x idle, $rate/s" \
-  "$(printf 'idle %s ms, during %s ms: x%.2f' "$(ms "$i_p99")" "$(ms "$d_p99")" "$ratio")" \
+  "$(printf 'idle %s / %s ms (before/after), during %s ms: x%.2f' "$(ms "$i_p99")" "$(ms "$a_p99")" "$(ms "$d_p99")" "$ratio")" \
   "$(verdict "$retrain_met")"
-printf '%-68s %-64s %s\n' "  Recommend p50, idle / during" "$(printf '%s / %s ms' "$(ms "$i_p50")" "$(ms "$d_p50")")" "reported"
-printf '%-68s %-64s %s\n' "  achieved rate and errors, idle / during" \
-  "$(printf '%.0f/s, %s errors / %.0f/s, %s errors' "$i_ach" "$i_err" "$d_ach" "$d_err")" "reported"
+printf '%-68s %-64s %s\n' "  Recommend p50, idle before / during / idle after" \
+  "$(printf '%s / %s / %s ms' "$(ms "$i_p50")" "$(ms "$d_p50")" "$(ms "$a_p50")")" "reported"
+printf '%-68s %-64s %s\n' "  achieved rate and errors, idle before / during / idle after" \
+  "$(printf '%.0f/s %s err / %.0f/s %s err / %.0f/s %s err' "$i_ach" "$i_err" "$d_ach" "$d_err" "$a_ach" "$a_err")" "reported"
 printf '%-68s %-64s %s\n' "  recd CPU (cores), idle / during" "$(printf '%.2f / %.2f' "$i_cpu" "$d_cpu")" "reported"
 printf '%-68s %-64s %s\n' "  retrains in the window" \
   "$(printf '%s runs, %.1f s (%s s each); window %.1f s, %.1f %% during training' "$t_runs" "$t_secs" "$t_each" "$t_window" "$(jq -rn --argjson s "$t_share" '$s * 100')")" "reported"
@@ -147,7 +162,7 @@ if machine_busy "${load_end%% *}"; then
   echo "(the machine was busy: load average $load_end at the end; repeat on a quiet machine before trusting the figures)"
 fi
 
-jq -n --slurpfile f "$fresh" --slurpfile i "$idle" --slurpfile d "$during" \
+jq -n --slurpfile f "$fresh" --slurpfile i "$idle" --slurpfile d "$during" --slurpfile a "$idle_after" \
   --arg server_cpus "$server_cpus" --arg client_cpus "$client_cpus" --arg sched "$sched_desc" \
   --arg train_threads "${train_threads:-0}" --arg recd_flags "${RECD_BENCH_RECD_FLAGS:-}" --arg train_priority "$priority_desc" --arg load_start "$load_start" --arg load_end "$load_end" \
   --argjson rate "$rate" --argjson quick "$quick" --argjson ratio "$ratio" \
@@ -166,7 +181,9 @@ jq -n --slurpfile f "$fresh" --slurpfile i "$idle" --slurpfile d "$during" \
     retrain: {rate: $rate,
               idle: ($i[0].phases[0] | {duration_s, achieved_rate, errors, server_cpu_cores, latency_ms: .methods.recommend.latency_ms}),
               during: ($d[0].phases[0] | {duration_s, achieved_rate, errors, server_cpu_cores, latency_ms: .methods.recommend.latency_ms}),
+              idle_after: ($a[0].phases[0] | {duration_s, achieved_rate, errors, server_cpu_cores, latency_ms: .methods.recommend.latency_ms}),
+              baseline_p99_ms: ([$i[0].phases[0].methods.recommend.latency_ms.p99, $a[0].phases[0].methods.recommend.latency_ms.p99] | min),
               training: ($d[0].training | {seconds, window_s, overlap_s, window_overlap_share, runs}),
               p99_ratio: $ratio, target_ratio: 1.3, met: $retrain_met}
   }' >"$out/continuous.json"
-echo "JSON: $out/continuous.json (and freshness.json, idle.json, during.json with SVG charts)"
+echo "JSON: $out/continuous.json (and freshness.json, idle.json, during.json, idle-after.json with SVG charts)"
