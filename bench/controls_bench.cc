@@ -59,6 +59,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "core/demo_data.h"
+#include "server/demo.h"
 #include "core/scorer.h"
 #include "recd/v1/recommender.pb.h"
 #include "server/clock.h"
@@ -261,19 +262,8 @@ int main(int argc, char** argv) {
     recd::v1::UpsertItemsResponse response;
     if (absl::Status s = engine.UpsertItems(request, &response); !s.ok()) Die("upserting items", s);
   }
-  for (size_t start = 0; start < demo->interactions.size(); start += 10000) {
-    recd::v1::LogInteractionsRequest request;
-    for (size_t i = start; i < std::min(demo->interactions.size(), start + 10000); ++i) {
-      const recd::ExternalInteraction& e = demo->interactions[i];
-      recd::v1::Interaction* out = request.add_interactions();
-      out->set_user_id(e.user_id);
-      out->set_item_id(e.item_id);
-      out->set_event_type(static_cast<recd::v1::EventType>(e.event));
-      if (e.has_value) out->set_value(e.value);
-      out->set_timestamp_ms(e.timestamp_ms);
-    }
-    recd::v1::LogInteractionsResponse response;
-    if (absl::Status s = engine.LogInteractions(request, &response); !s.ok()) Die("logging interactions", s);
+  if (absl::Status s = recd::server::LogExternalInteractions(engine, demo->interactions); !s.ok()) {
+    Die("logging interactions", s);
   }
   const double ingest_s = Seconds(t0);
 
