@@ -511,6 +511,34 @@ RocksStore::~RocksStore() {
   db_->Close().PermitUncheckedError();
 }
 
+// The data files the open database's MANIFEST references, and the .sst files in `path` it does
+// not (orphans).
+struct DataFileCensus {
+  size_t live_files = 0;
+  uint64_t live_bytes = 0;
+  std::vector<fs::path> orphans;
+  uint64_t orphan_bytes = 0;
+};
+
+DataFileCensus TakeDataFileCensus(rocksdb::DB& db, const std::string& path) {
+  DataFileCensus census;
+  std::vector<rocksdb::LiveFileMetaData> live;
+  db.GetLiveFilesMetaData(&live);
+  absl::flat_hash_set<std::string> referenced;
+  for (const rocksdb::LiveFileMetaData& f : live) {
+    referenced.insert(fs::path(f.name).filename().string());
+    census.live_bytes += f.size;
+  }
+  census.live_files = live.size();
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(path, ec)) {
+    if (entry.path().extension() != ".sst" || referenced.contains(entry.path().filename().string())) continue;
+    census.orphans.push_back(entry.path());
+    census.orphan_bytes += entry.file_size(ec);
+  }
+  return census;
+}
+
 // A read-write Open deletes data files its MANIFEST does not reference. If the MANIFEST itself is
 // damaged in a way RocksDB does not detect (seen: a garbled record header read as the end of the
 // file), that would delete the whole store and present it as empty. So before the read-write
@@ -539,29 +567,18 @@ absl::Status CheckDataFilesBeforeOpen(const StoreOptions& options, const rocksdb
     for (rocksdb::ColumnFamilyHandle* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   };
 
-  std::vector<rocksdb::LiveFileMetaData> live;
-  db->GetLiveFilesMetaData(&live);
-  absl::flat_hash_set<std::string> referenced;
-  uint64_t live_bytes = 0;
-  for (const rocksdb::LiveFileMetaData& f : live) {
-    referenced.insert(fs::path(f.name).filename().string());
-    live_bytes += f.size;
-  }
-  std::vector<fs::path> orphans;
-  uint64_t orphan_bytes = 0;
+  const DataFileCensus census = TakeDataFileCensus(*db, path);
+  const std::vector<fs::path>& orphans = census.orphans;
+  const uint64_t live_bytes = census.live_bytes, orphan_bytes = census.orphan_bytes;
+  const size_t live_files = census.live_files;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(path, ec)) {
-    if (entry.path().extension() != ".sst" || referenced.contains(entry.path().filename().string())) continue;
-    orphans.push_back(entry.path());
-    orphan_bytes += entry.file_size(ec);
-  }
   std::string marker;
   bool marker_found = false;
   for (rocksdb::ColumnFamilyHandle* h : handles) {
     if (h->GetName() == kMetaColumnFamily) marker_found = db->Get(rocksdb::ReadOptions(), h, kMetaMarkerKey, &marker).ok();
   }
   if (!marker_found && (live_bytes > 0 || orphan_bytes > 0)) {
-    return damaged(absl::StrCat("it holds ", live.size() + orphans.size(), " data files but no recd marker"));
+    return damaged(absl::StrCat("it holds ", live_files + orphans.size(), " data files but no recd marker"));
   }
   if (orphans.empty()) return absl::OkStatus();
   if (orphan_bytes > live_bytes) {
@@ -613,15 +630,7 @@ bool LooksLikeDamagedStore(const rocksdb::DBOptions& db_options, const std::stri
   if (found) return true;
   // Data files the MANIFEST does not reference: it lost track of them (and of the families
   // they belonged to), whoever wrote the database.
-  std::vector<rocksdb::LiveFileMetaData> live;
-  db->GetLiveFilesMetaData(&live);
-  absl::flat_hash_set<std::string> referenced;
-  for (const rocksdb::LiveFileMetaData& f : live) referenced.insert(fs::path(f.name).filename().string());
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(path, ec)) {
-    if (entry.path().extension() == ".sst" && !referenced.contains(entry.path().filename().string())) return true;
-  }
-  return false;
+  return !TakeDataFileCensus(*db, path).orphans.empty();
 }
 
 // ---- Open --------------------------------------------------------------------------------------
