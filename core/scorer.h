@@ -37,8 +37,10 @@ struct ScorerOptions {
     // Exact float32 scan (fused dot product + top-k), SIMD kernels chosen at run time.
     kExact,
     // int8 scan (per-dimension and per-item scales, int8 query) of the whole catalogue, then an
-    // exact float32 re-rank of the best approximate candidates. About 4x fewer bytes per item;
-    // the answer can miss an item only if it falls outside the re-ranked candidates.
+    // exact float32 re-rank of candidates. About 4x fewer bytes per item. With
+    // quantized.exact (the default) the candidates are every item whose proven error bound
+    // lets it reach the top k, so the answer is the exact scan's, bit for bit; otherwise a
+    // fixed number of the best approximate candidates is re-ranked (see Quantized).
     kQuantizedInt8,
     // HNSW graph (hnswlib, inner product), built when the scorer is created (a few minutes
     // per million items, serially). Approximate; far fewer items touched per query on large
@@ -60,8 +62,17 @@ struct ScorerOptions {
   Isa isa = Isa::kAuto;
 
   struct Quantized {
-    // Approximate candidates re-ranked exactly per query: max(k * rerank_factor, k + rerank_min),
-    // capped at the catalogue size. Larger = higher recall, slightly slower.
+    // Exact answers. Every item carries a bound on |exact float32 score - int8 score| (from
+    // its rounding residual, the query's rounding and the float arithmetic of both kernels);
+    // the scan keeps the k-th best lower bound L and re-ranks exactly every item whose upper
+    // bound reaches L. No item outside that set can be in the top k, so TopK returns what the
+    // exact scorer returns (same items, same bitwise scores, same order). The number re-ranked
+    // adapts to the query: typically a few k. Costs 8 bytes per item of side data, read only
+    // for items that pass the int8 filter.
+    bool exact = true;
+    // With exact = false: approximate candidates re-ranked exactly per query:
+    // max(k * rerank_factor, k + rerank_min), capped at the catalogue size. Larger = higher
+    // recall, slightly slower; an item outside the candidates is missed.
     int rerank_factor = 4;
     int rerank_min = 64;
   };

@@ -8,13 +8,31 @@
 // own scale, so the scan is a pure int8 x int8 dot product: exact integer sums, one float
 // multiply per item, d + 4 bytes read per item instead of 4d.
 //
-// The scan keeps the best max(k * rerank_factor, k + rerank_min) items by approximate score;
-// those are re-scored with the float32 kernel and the best k returned. Re-ranked scores are
-// bitwise the exact scorer's scores (same dot kernel), so the two agree whenever the true top k
-// is among the candidates.
+// Approximate mode (quantized.exact = false) keeps the best max(k * rerank_factor, k +
+// rerank_min) items by approximate score and re-scores them with the float32 kernel.
+//
+// Exact mode. Write x^_i for the decoded row (row_scale_i * col_scale_j * code_ij, a real
+// number), e_i = x_i - x^_i, f_j = q_j * col_scale_j, g the query codes with scale t, and
+// a_i = row_scale_i * t * <g, code_i> the int8 score. Then, in real arithmetic,
+//   q.x_i - a_i = q.e_i + row_scale_i * <f - t g, code_i>
+//   |q.x_i - a_i| <= |q| |e_i| + |f - t g| * row_scale_i |code_i|          (Cauchy-Schwarz)
+// The float32 kernel's score s_i differs from q.x_i by at most (d + 2) u |q| |x_i| for any
+// summation order (u = 2^-24), and the computed a_i from the real one by 4 u |a_i|. So with
+//   residual_i  = |e_i| + (d + 2) u |x_i|         (per item, rounded up, stored)
+//   code_norm_i = row_scale_i |code_i|             (per item, rounded up, stored)
+//   b_i = |q| residual_i + |f - t g| code_norm_i + 4 u |a_i|     (double, with margin)
+// every item satisfies a_i - b_i <= s_i <= a_i + b_i. The scan keeps the k best lower bounds;
+// L, the k-th of them, is a lower bound on the k-th best exact score, so an item whose upper
+// bound is below L cannot be in the top k. Those that remain are re-scored with the same
+// float32 kernel the exact scorer uses and ranked by the same order, which makes the answer
+// the exact scorer's. The int8 kernel still filters in SIMD: its threshold is L minus the
+// largest b_i of the catalogue, and the bounds of the few items that pass are checked in scalar
+// code. Any non-finite intermediate (overflowing embeddings) sends the query to the exact scan.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
+#include <memory>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -34,28 +52,68 @@ class QuantizedScorer final : public ItemScorer {
         stride_((static_cast<size_t>(items_->cols()) + kernels::kCodeStrideAlign - 1) /
                 kernels::kCodeStrideAlign * kernels::kCodeStrideAlign) {
     Encode();
+    exact_ = NewExactScorer(items_, options_, kernels_);
   }
 
   std::vector<ScoredIndex> TopK(absl::Span<const float> query, int k,
                                 const ItemBitset* exclude) const override {
     const size_t n = num_items();
     if (k <= 0 || n == 0 || !ValidQuery(query, dim())) return {};
-    const size_t d = static_cast<size_t>(dim());
+    const QueryCodes qc = EncodeQuery(query);
+    const size_t kk = std::min(static_cast<size_t>(k), n);
+    if (options_.quantized.exact) return ExactTopK(query, qc, kk, exclude);
+    return ApproximateTopK(query, qc, kk, exclude);
+  }
 
-    // Query in code space: fold the column scales in, then round to int8.
-    std::vector<int8_t> qcodes(stride_, 0);
+  size_t num_items() const override { return static_cast<size_t>(items_->rows()); }
+  int dim() const override { return static_cast<int>(items_->cols()); }
+  std::string Describe() const override {
+    if (options_.quantized.exact) {
+      return absl::StrCat("int8-exact/", kernels_.isa, "/threads=", options_.num_threads);
+    }
+    return absl::StrCat("int8/", kernels_.isa, "/threads=", options_.num_threads, "/rerank=",
+                        options_.quantized.rerank_factor, "k+", options_.quantized.rerank_min);
+  }
+
+ private:
+  // The query in code space: column scales folded in, rounded to int8 with one scale.
+  struct QueryCodes {
+    std::vector<int8_t> codes;  // stride_ entries, zero padded
+    float scale = 1.0f;
+    double rounding_norm = 0.0;  // |f - scale * codes|, f_j = q_j * col_scale_j (real)
+  };
+
+  QueryCodes EncodeQuery(absl::Span<const float> query) const {
+    const size_t d = static_cast<size_t>(dim());
+    QueryCodes qc;
+    qc.codes.assign(stride_, 0);
     float qmax = 0.0f;
     std::vector<float> folded(d);
     for (size_t j = 0; j < d; ++j) {
       folded[j] = query[j] * col_scales_[j];
       qmax = std::max(qmax, std::fabs(folded[j]));
     }
-    const float qscale = qmax > 0.0f ? qmax / 127.0f : 1.0f;
+    qc.scale = qmax > 0.0f ? qmax / 127.0f : 1.0f;
+    double sq = 0.0;
     for (size_t j = 0; j < d; ++j) {
-      qcodes[j] = static_cast<int8_t>(std::clamp(std::lrint(folded[j] / qscale), -127L, 127L));
+      qc.codes[j] =
+          static_cast<int8_t>(std::clamp(std::lrint(folded[j] / qc.scale), -127L, 127L));
+      // The real folded value (a product of two floats is exact in double), not its float.
+      const double r = static_cast<double>(query[j]) * col_scales_[j] -
+                       static_cast<double>(qc.scale) * qc.codes[j];
+      sq += r * r;
     }
+    qc.rounding_norm = std::sqrt(sq);
+    return qc;
+  }
 
-    const size_t kk = std::min(static_cast<size_t>(k), n);
+  std::vector<ScoredIndex> ExactTopK(absl::Span<const float> query, const QueryCodes& qc,
+                                     size_t kk, const ItemBitset* exclude) const;
+
+  std::vector<ScoredIndex> ApproximateTopK(absl::Span<const float> query, const QueryCodes& qc,
+                                           size_t kk, const ItemBitset* exclude) const {
+    const size_t n = num_items();
+    const size_t d = static_cast<size_t>(dim());
     const size_t candidates = std::min(
         n, std::max(kk * static_cast<size_t>(options_.quantized.rerank_factor),
                     kk + static_cast<size_t>(options_.quantized.rerank_min)));
@@ -63,6 +121,8 @@ class QuantizedScorer final : public ItemScorer {
     const float* row_scales = row_scales_.data();
     const size_t stride = stride_;
     const kernels::Int8DotFilterFn scan = kernels_.int8_dot_filter;
+    const int8_t* qcodes = qc.codes.data();
+    const float qscale = qc.scale;
     std::vector<ScoredIndex> approx = PartitionedTopK(
         n, stride_ + sizeof(float), options_.num_threads, candidates,
         [&](const RowRange& range, TopKHeap& heap) {
@@ -70,7 +130,7 @@ class QuantizedScorer final : public ItemScorer {
                     [&](size_t first, size_t rows, float threshold, float* out_scores,
                         uint32_t* out_rows) {
                       return scan(codes + first * stride, row_scales + first, rows, stride,
-                                  qcodes.data(), qscale, threshold, out_scores, out_rows);
+                                  qcodes, qscale, threshold, out_scores, out_rows);
                     });
         });
 
@@ -86,14 +146,6 @@ class QuantizedScorer final : public ItemScorer {
     return heap.TakeSorted();
   }
 
-  size_t num_items() const override { return static_cast<size_t>(items_->rows()); }
-  int dim() const override { return static_cast<int>(items_->cols()); }
-  std::string Describe() const override {
-    return absl::StrCat("int8/", kernels_.isa, "/threads=", options_.num_threads, "/rerank=",
-                        options_.quantized.rerank_factor, "k+", options_.quantized.rerank_min);
-  }
-
- private:
   void Encode() {
     const size_t n = num_items();
     const size_t d = static_cast<size_t>(dim());
@@ -123,7 +175,45 @@ class QuantizedScorer final : public ItemScorer {
         c[j] = static_cast<int8_t>(std::clamp(std::lrint(y[j] / scale), -127L, 127L));
       }
     }
+    EncodeBounds();
   }
+
+  // residual_[i], code_norm_[i] and their maxima (see the top of this file). Computed in double
+  // from the stored floats and codes, then rounded up to float.
+  void EncodeBounds() {
+    const size_t n = num_items();
+    const size_t d = static_cast<size_t>(dim());
+    residual_.assign(n, 0.0f);
+    code_norm_.assign(n, 0.0f);
+    const double fp = (static_cast<double>(d) + 2.0) * kUnitRoundoff;
+    for (size_t i = 0; i < n; ++i) {
+      const float* row = items_->data() + i * d;
+      const int8_t* c = codes_.data() + i * stride_;
+      double e2 = 0.0, x2 = 0.0, c2 = 0.0;
+      for (size_t j = 0; j < d; ++j) {
+        const double x = row[j];
+        const double decoded = static_cast<double>(row_scales_[i]) * col_scales_[j] * c[j];
+        e2 += (x - decoded) * (x - decoded);
+        x2 += x * x;
+        c2 += static_cast<double>(c[j]) * c[j];
+      }
+      residual_[i] = RoundUp((std::sqrt(e2) + fp * std::sqrt(x2)) * kMargin);
+      code_norm_[i] = RoundUp(static_cast<double>(row_scales_[i]) * std::sqrt(c2) * kMargin);
+      max_residual_ = std::max(max_residual_, static_cast<double>(residual_[i]));
+      max_code_norm_ = std::max(max_code_norm_, static_cast<double>(code_norm_[i]));
+    }
+  }
+
+  // The smallest float >= x (x finite and >= 0, or +inf when it does not fit).
+  static float RoundUp(double x) {
+    float f = static_cast<float>(x);
+    if (static_cast<double>(f) < x) f = std::nextafter(f, std::numeric_limits<float>::infinity());
+    return f;
+  }
+
+  static constexpr double kUnitRoundoff = 0x1.0p-24;  // float32
+  // Relative slack on every bound for the double arithmetic that computes it.
+  static constexpr double kMargin = 1.0 + 1e-9;
 
   std::shared_ptr<const EmbeddingMatrix> items_;
   ScorerOptions options_;
@@ -132,7 +222,112 @@ class QuantizedScorer final : public ItemScorer {
   std::vector<int8_t> codes_;      // num_items x stride_, zero padded
   std::vector<float> row_scales_;  // num_items
   std::vector<float> col_scales_;  // dim
+  // Exact mode's per-item bound coefficients (see the top of this file) and their maxima.
+  std::vector<float> residual_;   // num_items
+  std::vector<float> code_norm_;  // num_items
+  double max_residual_ = 0.0;
+  double max_code_norm_ = 0.0;
+  // The plain float32 scan, for queries whose bounds do not come out finite.
+  std::unique_ptr<ItemScorer> exact_;
 };
+
+// One partition's state in exact mode: the k best lower bounds seen, and every item whose upper
+// bound reached the running k-th lower bound when it was scanned.
+struct ExactPartition {
+  explicit ExactPartition(size_t k) : lower(k) {}
+  TopKHeap lower;
+  std::vector<ScoredIndex> candidates;  // (upper bound, item), increasing item
+  bool overflow = false;                // a bound was not finite: use the exact scan
+};
+
+std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> query,
+                                                    const QueryCodes& qc, size_t kk,
+                                                    const ItemBitset* exclude) const {
+  const size_t n = num_items();
+  const size_t d = static_cast<size_t>(dim());
+  double q2 = 0.0;
+  for (float x : query) q2 += static_cast<double>(x) * x;
+  const double qnorm = std::sqrt(q2) * kMargin;
+  const double qrounding = qc.rounding_norm * kMargin;
+  // The largest bound of any item, apart from the 4u|a_i| term added below.
+  const double max_bound = qnorm * max_residual_ + qrounding * max_code_norm_;
+  if (!std::isfinite(max_bound)) return exact_->TopK(query, static_cast<int>(kk), exclude);
+
+  const int8_t* codes = codes_.data();
+  const float* row_scales = row_scales_.data();
+  const size_t stride = stride_;
+  const kernels::Int8DotFilterFn scan = kernels_.int8_dot_filter;
+  const std::vector<RowRange> parts = SplitRows(n, stride_ + sizeof(float), options_.num_threads);
+  std::vector<ExactPartition> state(parts.size(), ExactPartition(kk));
+
+  RunParallel(parts.size(), [&](size_t p) {
+    ExactPartition& st = state[p];
+    float scores[kScanBlockRows];
+    uint32_t rows[kScanBlockRows];
+    const RowRange range = parts[p];
+    // Block sizes as in ScanRange: start near k rows and double, so L becomes finite early.
+    size_t block = std::min(kScanBlockRows, (std::max<size_t>(kk, 32) + 31) / 32 * 32);
+    for (size_t first = range.begin, m = 0; first < range.end && !st.overflow;
+         first += m, block = std::min(kScanBlockRows, 2 * block)) {
+      m = std::min(block, range.end - first);
+      if (exclude != nullptr && AllExcluded(exclude, first, first + m)) continue;
+      // Kernel threshold: an item at or below it has an upper bound below L (NaN while the
+      // heap has room: every item passes).
+      const float lower = st.lower.threshold();
+      float threshold = lower;
+      if (!std::isnan(lower)) {
+        const double t = static_cast<double>(lower) -
+                         (max_bound + 8.0 * kUnitRoundoff * (std::fabs(lower) + max_bound)) *
+                             (1.0 + 1e-6);
+        threshold = static_cast<float>(t);
+        if (static_cast<double>(threshold) > t) {
+          threshold = std::nextafter(threshold, -std::numeric_limits<float>::infinity());
+        }
+      }
+      const size_t count = scan(codes + first * stride, row_scales + first, m, stride,
+                                qc.codes.data(), qc.scale, threshold, scores, rows);
+      for (size_t c = 0; c < count; ++c) {
+        const size_t item = first + rows[c];
+        if (exclude != nullptr && exclude->Test(item)) continue;
+        const double a = scores[c];
+        const double b = (qnorm * residual_[item] + qrounding * code_norm_[item] +
+                          4.0 * kUnitRoundoff * std::fabs(a)) *
+                         kMargin;
+        const double lo = a - b, hi = a + b;
+        if (!std::isfinite(lo) || !std::isfinite(hi)) {
+          st.overflow = true;
+          break;
+        }
+        // Lower bounds rounded down, upper bounds up, so the float values stay bounds.
+        float lof = static_cast<float>(lo);
+        if (static_cast<double>(lof) > lo) lof = std::nextafter(lof, -std::numeric_limits<float>::infinity());
+        float hif = static_cast<float>(hi);
+        if (static_cast<double>(hif) < hi) hif = std::nextafter(hif, std::numeric_limits<float>::infinity());
+        st.lower.Push(lof, static_cast<ItemIndex>(item));
+        const float l = st.lower.threshold();
+        if (std::isnan(l) || hif >= l) st.candidates.push_back({hif, static_cast<ItemIndex>(item)});
+      }
+    }
+  });
+
+  // L over all partitions: the k-th best of their lower bounds.
+  TopKHeap lower(kk);
+  for (ExactPartition& st : state) {
+    if (st.overflow) return exact_->TopK(query, static_cast<int>(kk), exclude);
+    for (const ScoredIndex& s : st.lower.TakeSorted()) lower.Push(s.score, s.item);
+  }
+  const float l = lower.threshold();
+  TopKHeap heap(kk);
+  const float* items = items_->data();
+  // Partitions are in item order and so are their candidates: rows are read in increasing order.
+  for (const ExactPartition& st : state) {
+    for (const ScoredIndex& c : st.candidates) {
+      if (!std::isnan(l) && c.score < l) continue;
+      heap.Push(kernels_.dot(items + static_cast<size_t>(c.item) * d, query.data(), d), c.item);
+    }
+  }
+  return heap.TakeSorted();
+}
 
 }  // namespace
 

@@ -397,14 +397,140 @@ class QuantizedScorerTest : public testing::TestWithParam<Isa> {
       GTEST_SKIP() << IsaName(GetParam()) << " is compiled but not supported by this CPU; not run";
     }
   }
-  ScorerOptions Options(int threads = 1) const {
+  // Approximate mode (a fixed number re-ranked) unless `exact`.
+  ScorerOptions Options(int threads = 1, bool exact = false) const {
     ScorerOptions o;
     o.kind = Kind::kQuantizedInt8;
+    o.isa = GetParam();
+    o.num_threads = threads;
+    o.quantized.exact = exact;
+    return o;
+  }
+  ScorerOptions ExactOptions(int threads = 1) const {
+    ScorerOptions o;
     o.isa = GetParam();
     o.num_threads = threads;
     return o;
   }
 };
+
+TEST_P(QuantizedScorerTest, ExactModeIsTheDefault) {
+  EXPECT_TRUE(ScorerOptions().quantized.exact);
+  auto items = RandomMatrix(100, 8, 1);
+  ScorerOptions o;
+  o.kind = Kind::kQuantizedInt8;
+  o.isa = GetParam();
+  EXPECT_THAT(MakeScorer(items, o)->Describe(), testing::StartsWith("int8-exact/"));
+}
+
+// The exact mode's contract: TopK equals the exact scorer's TopK (items, bitwise scores, order)
+// for every query, k and filter, on any thread count.
+TEST_P(QuantizedScorerTest, ExactModeEqualsTheExactScanOnTrainedLikeEmbeddings) {
+  for (int dim : {32, 64, 128}) {
+    const TrainedLike t = MakeTrainedLike(30000, 60, dim, 77 + dim);
+    auto exact = MakeScorer(t.items, ExactOptions());
+    auto one = MakeScorer(t.items, Options(1, true));
+    auto two = MakeScorer(t.items, Options(2, true));
+    ItemBitset ex(30000);
+    for (size_t i = 0; i < 30000; i += 7) ex.Set(i);
+    for (int u = 0; u < t.users->rows(); ++u) {
+      const auto q = Row(*t.users, u);
+      for (int k : {1, 10, 100}) {
+        const auto want = exact->TopK(q, k, nullptr);
+        ASSERT_EQ(one->TopK(q, k, nullptr), want) << "dim " << dim << " user " << u << " k " << k;
+        ASSERT_EQ(two->TopK(q, k, nullptr), want) << "dim " << dim << " user " << u << " k " << k;
+        ASSERT_EQ(one->TopK(q, k, &ex), exact->TopK(q, k, &ex)) << dim << " " << u << " " << k;
+      }
+    }
+  }
+}
+
+TEST_P(QuantizedScorerTest, ExactModeEqualsTheExactScanOnGaussiansAndAwkwardDimensions) {
+  for (int dim : {1, 3, 7, 15, 16, 17, 31, 33, 63, 65, 127, 129}) {
+    auto items = RandomMatrix(3000, dim, 900 + dim);
+    auto exact = MakeScorer(items, ExactOptions());
+    auto quantized = MakeScorer(items, Options(1, true));
+    for (uint64_t u = 0; u < 20; ++u) {
+      const auto q = RandomVector(dim, 5000 + 31 * dim + u);
+      for (int k : {1, 10, 100, 3000, 5000}) {
+        ASSERT_EQ(quantized->TopK(q, k, nullptr), exact->TopK(q, k, nullptr))
+            << "dim " << dim << " query " << u << " k " << k;
+      }
+    }
+  }
+}
+
+TEST_P(QuantizedScorerTest, ExactModeKeepsExactTieOrder) {
+  // Many identical rows and integer-valued rows: exact ties everywhere, broken by item index.
+  auto items = std::make_shared<EmbeddingMatrix>(5000, 24);
+  std::mt19937_64 rng(5);
+  std::uniform_int_distribution<int> small(-3, 3);
+  for (int i = 0; i < 5000; ++i) {
+    if (i % 3 == 2) {
+      items->row(i) = items->row(i - 1);
+      continue;
+    }
+    for (int j = 0; j < 24; ++j) (*items)(i, j) = static_cast<float>(small(rng));
+  }
+  auto exact = MakeScorer(items, ExactOptions());
+  auto quantized = MakeScorer(items, Options(1, true));
+  for (int u = 0; u < 30; ++u) {
+    std::vector<float> q(24);
+    for (float& x : q) x = static_cast<float>(small(rng));
+    for (int k : {1, 7, 50, 500}) {
+      ASSERT_EQ(quantized->TopK(q, k, nullptr), exact->TopK(q, k, nullptr)) << u << " " << k;
+    }
+  }
+}
+
+TEST_P(QuantizedScorerTest, ExactModeOnAdversarialOrderAndFilters) {
+  // Items in increasing order of their score for the query: the running threshold rises as
+  // slowly as it can, so the scan collects the most candidates. The answer is still exact.
+  const int n = 20000, d = 16;
+  auto base = RandomMatrix(n, d, 8);
+  const auto q = RandomVector(d, 9);
+  std::vector<std::pair<float, int>> order;
+  for (int i = 0; i < n; ++i) {
+    float s = 0.0f;
+    for (int j = 0; j < d; ++j) s += (*base)(i, j) * q[j];
+    order.push_back({s, i});
+  }
+  std::sort(order.begin(), order.end());
+  auto items = std::make_shared<EmbeddingMatrix>(n, d);
+  for (int i = 0; i < n; ++i) items->row(i) = base->row(order[i].second);
+  auto exact = MakeScorer(items, ExactOptions());
+  auto quantized = MakeScorer(items, Options(2, true));
+  for (int k : {1, 10, 1000}) {
+    EXPECT_EQ(quantized->TopK(q, k, nullptr), exact->TopK(q, k, nullptr)) << k;
+  }
+  // Filters: the best half excluded, everything but three items excluded, everything excluded.
+  ItemBitset best_half(n), all_but_three(n), all(n);
+  for (int i = n / 2; i < n; ++i) best_half.Set(i);
+  all_but_three.SetAll();
+  all_but_three.Clear(5);
+  all_but_three.Clear(n / 2);
+  all_but_three.Clear(n - 1);
+  all.SetAll();
+  for (const ItemBitset* ex : {&best_half, &all_but_three}) {
+    EXPECT_EQ(quantized->TopK(q, 10, ex), exact->TopK(q, 10, ex));
+  }
+  EXPECT_EQ(quantized->TopK(q, 10, &all_but_three).size(), 3u);
+  EXPECT_TRUE(quantized->TopK(q, 10, &all).empty());
+}
+
+TEST_P(QuantizedScorerTest, ExactModeFallsBackWhenBoundsOverflow) {
+  // Entries near float's limit: scores overflow to infinity, the bounds are not finite and the
+  // query takes the exact scan, whose answer (infinite scores included) is returned as is.
+  auto items = RandomMatrix(500, 8, 3);
+  for (int i = 0; i < 500; i += 50) items->row(i) *= 1e37f;
+  auto exact = MakeScorer(items, ExactOptions());
+  auto quantized = MakeScorer(items, Options(1, true));
+  for (uint64_t u = 0; u < 5; ++u) {
+    auto q = RandomVector(8, 40 + u);
+    q[0] *= 1e10f;
+    EXPECT_EQ(quantized->TopK(q, 20, nullptr), exact->TopK(q, 20, nullptr)) << u;
+  }
+}
 
 TEST_P(QuantizedScorerTest, RecallAt10OnTrainedLikeEmbeddings) {
   for (int dim : {32, 64}) {
