@@ -418,8 +418,9 @@ int CmdInfo(const std::map<std::string, std::string>& f, const std::vector<std::
               response.num_items(), static_cast<unsigned long long>(response.num_interactions()),
               static_cast<unsigned long long>(response.interactions_since_train()));
   for (const recd::v1::ModelInfo& m : response.models()) {
-    std::printf("\nmodel %s (%s)%s  live v%llu\n", m.name().c_str(), m.algorithm().c_str(),
-                m.is_default() ? " [default]" : "", static_cast<unsigned long long>(m.live_version()));
+    std::printf("\nmodel %s (%s)%s  live v%llu%s%s\n", m.name().c_str(), m.algorithm().c_str(),
+                m.is_default() ? " [default]" : "", static_cast<unsigned long long>(m.live_version()),
+                m.scorer().empty() ? "" : "  scorer ", m.scorer().c_str());
     for (const recd::v1::ModelVersionInfo& v : m.versions()) {
       const char* state = v.state() == recd::v1::VERSION_LIVE       ? "live"
                           : v.state() == recd::v1::VERSION_REJECTED ? "rejected"

@@ -532,6 +532,20 @@ TEST_P(QuantizedScorerTest, ExactModeFallsBackWhenBoundsOverflow) {
   }
 }
 
+TEST_P(QuantizedScorerTest, BatchesAnswerAsTheExactScorersBatches) {
+  const TrainedLike t = MakeTrainedLike(5000, 9, 32, 12);
+  auto exact = MakeScorer(t.items, ExactOptions());
+  auto quantized = MakeScorer(t.items, Options(1, true));
+  ItemBitset ex(5000);
+  for (size_t i = 0; i < 5000; i += 3) ex.Set(i);
+  std::vector<const ItemBitset*> excludes = {&ex, nullptr, &ex};
+  for (int rows : {1, 2, 9}) {
+    const EmbeddingMatrix queries = t.users->topRows(rows);
+    EXPECT_EQ(quantized->TopKBatch(queries, 10, excludes), exact->TopKBatch(queries, 10, excludes))
+        << rows;
+  }
+}
+
 TEST_P(QuantizedScorerTest, RecallAt10OnTrainedLikeEmbeddings) {
   for (int dim : {32, 64}) {
     const TrainedLike t = MakeTrainedLike(50000, 150, dim, 21 + dim);

@@ -19,10 +19,12 @@
 #   RECD_BENCH_NICE         nice level of recd and recload (default 0; also set on the session's
 #                           autogroup and restored at exit)
 #   RECD_BENCH_RT           SCHED_FIFO priority of recd (once loaded) and recload (default off)
+#   RECD_BENCH_SCORER       recd's --scorer (default int8: the int8 screen with the exact scan's
+#                           answers; exact: the float32 scan)
 # See run_benchmark.sh's header for what the nice and RT settings do on a shared machine.
 
 # bench_init NAME: reads the environment; sets root, build, server_cpus, client_cpus,
-# nice_level, rt_prio, sched_desc, recd_bin, recload_bin.
+# nice_level, rt_prio, scorer, sched_desc, recd_bin, recload_bin.
 bench_init() {
   bench_name="$1"
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,6 +33,7 @@ bench_init() {
   client_cpus="${RECD_BENCH_CLIENT_CPUS:-1}"
   nice_level="${RECD_BENCH_NICE:-0}"
   rt_prio="${RECD_BENCH_RT:-0}"
+  scorer="${RECD_BENCH_SCORER:-int8}"
   sched_desc="nice $nice_level"
   if [[ "$rt_prio" != 0 ]]; then sched_desc="SCHED_FIFO $rt_prio"; fi
   recd_bin="$build/server/recd"
@@ -79,7 +82,7 @@ stop_server() {
 }
 
 # start_server NAME [SCAN_THREADS [RECD FLAGS...]]: recd on all CPUs (training uses both), with
-# durable writes, the exact scorer and pure_svd at rank 64; port in $port. On a fresh data dir,
+# durable writes, --scorer=$scorer and pure_svd at rank 64; port in $port. On a fresh data dir,
 # or on the kept one after `stop_server keep` (a restart). Extra flags go last (they win).
 start_server() {
   local name="$1" scan_threads="${2:-1}"
@@ -88,7 +91,7 @@ start_server() {
   rm -f "$out/$name.port"
   nice -n "$nice_level" "$recd_bin" --data_dir="$data_dir" --listen=127.0.0.1:0 --port_file="$out/$name.port" \
     --models=popularity,pure_svd --model_params=pure_svd.rank=64 --scorer_threads="$scan_threads" \
-    --sync_writes=true --metrics_listen=127.0.0.1:0 --log_level=warning "$@" >"$out/$name.server.log" 2>&1 &
+    --scorer="$scorer" --sync_writes=true --metrics_listen=127.0.0.1:0 --log_level=warning "$@" >"$out/$name.server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 600); do
     [[ -s "$out/$name.port" ]] && break

@@ -6,15 +6,17 @@
 #   loadtest/run_benchmark.sh --no-soak  everything but the soak
 #
 # It builds recd and recload (Release), then for a 100k-item catalogue:
-#   1. starts recd on a fresh data dir (durable writes, exact scorer, pure_svd rank 64, one scan
-#      thread per request), loads 100k users / 100k items / ~3M interactions and trains;
+#   1. starts recd on a fresh data dir (durable writes, --scorer=int8: the exact scan's answers
+#      through the int8 screen, pure_svd rank 64, one scan thread per request), loads 100k users /
+#      100k items / ~3M interactions and trains;
 #   2. pins recd to the server CPU(s) and recload to the client CPU(s) (taskset);
 #   3. Recommend at 1,000/s (target: p99 <= 1 ms);
 #   4. the mix (recommend 70, batch 5, similar 15, log 10) at a fixed rate, and the health check
 #      at the same rate (the gRPC floor);
 #   5. step searches (p99 <= 5 ms): Recommend, then the mix;
 #   6. the soak: the mix at 80 % of its highest rate for 10 minutes, server RSS sampled from /proc;
-#   7. Recommend at 1,000/s again with recd restarted on every CPU and 2 scan threads;
+#   7. Recommend at 1,000/s again with recd restarted on every CPU and 2 scan threads, and with
+#      recd restarted on its CPU with --scorer=exact (the float32 scan: same answers);
 # then on a second server with 10k items: Recommend's highest rate against the health-check
 # floor, and LogInteractions, closed loop, batches of 1 and 100 (acknowledged interactions per
 # second). It ends with the table of issue-7 targets, met or missed.
@@ -25,6 +27,7 @@
 #   RECD_BENCH_CLIENT_CPUS  CPUs of recload (default 1)
 #   RECD_BENCH_OUT          result folder (default <build>/loadbench-<date>)
 #   RECD_BENCH_MIX_RATE     rate of the fixed-rate mix run (default 500/s)
+#   RECD_BENCH_SCORER       recd's --scorer for every run but the float32 comparison (default int8)
 #   RECD_BENCH_SOAK         soak duration (default 10m; 30s with --quick)
 #   RECD_BENCH_NICE         nice level of recd and recload (default 0). On a shared machine, e.g.
 #                           -10 (root only) keeps other jobs on the same CPUs from inflating the
@@ -118,6 +121,16 @@ start_server big-2cpu 2
 saved_cpus="$server_cpus"; server_cpus="0-$(( $(nproc) - 1 ))"; pin_server; server_cpus="$saved_cpus"
 recload run "${common[@]}" --mix=recommend --rate=1000 --warmup="$warmup" --duration="$run_time" \
   --label="recommend 1000/s 2cpu" --out="$out/recommend-1000-2cpu"
+stop_server keep
+
+# The same 1,000/s on one CPU with the float32 scan, which the int8 screen's answers equal.
+echo; echo "== Recommend at 1,000/s, recd restarted with --scorer=exact (the float32 scan)"
+start_server big-float 1 --scorer=exact
+pin_server
+recload run "${common[@]}" --mix=recommend --rate=1000 --warmup="$warmup" --duration="$run_time" \
+  --label="recommend 1000/s float32 scan" --out="$out/recommend-1000-float"
+recload step "${common[@]}" --mix=recommend --p99_target=5ms --step_start=250 --step_factor=1.4 \
+  --step_warmup="$step_warmup" --step_duration="$step_time" --out="$out/step-recommend-float"
 stop_server
 
 # ---- 10k items: Recommend against the health floor ------------------------------------------
@@ -159,7 +172,7 @@ log100_p99="$(jq -r '.phases[0].methods.log.latency_ms.p99' "$out/log-100.json")
 
 echo
 echo "================================ recd load benchmark (issue 7) ================================"
-echo "catalogue ${users} users x ${items} items, pure_svd rank 64, exact scorer ($(jq -r '.server.scorer_isa' "$r1")), k=10, durable writes"
+echo "catalogue ${users} users x ${items} items, pure_svd rank 64, --scorer=$scorer ($(jq -r '.server.scorer_isa' "$r1")), k=10, durable writes"
 echo "core split: recd on CPU(s) $server_cpus, recload on CPU(s) $client_cpus (taskset), $sched_desc; load average at start $load_start, at end $load_end"
 printf '%-66s %-44s %s\n' "target" "measured" "verdict"
 printf '%-66s %-44s %s\n' "Recommend p99 <= 1 ms at 1,000/s ($items items x 64)" \
@@ -172,7 +185,15 @@ err_2cpu="$(jq -r '.phases[0].errors' "$r2")"
 printf '%-66s %-44s %s\n' "  same, recd on CPUs 0-$(( $(nproc) - 1 )) with 2 scan threads (recload shares a CPU)" \
   "$(printf 'p99 %.3f ms, %.0f/s achieved, %s errors' "$p99_2cpu" "$ach_2cpu" "$err_2cpu")" \
   "$(verdict "$(jq -rn --argjson p "$p99_2cpu" --argjson e "$err_2cpu" --argjson a "$ach_2cpu" '$p <= 1 and $e == 0 and $a >= 950')")"
+rf="$out/recommend-1000-float.json"
+p99_float="$(jq -r '.phases[0].methods.recommend.latency_ms.p99' "$rf")"
+ach_float="$(jq -r '.phases[0].achieved_rate' "$rf")"
+err_float="$(jq -r '.phases[0].errors' "$rf")"
+printf '%-66s %-44s %s\n' "  same, recd on CPU(s) $server_cpus with --scorer=exact (float32 scan, same answers)" \
+  "$(printf 'p99 %.3f ms, %.0f/s achieved, %s errors' "$p99_float" "$ach_float" "$err_float")" \
+  "$(verdict "$(jq -rn --argjson p "$p99_float" --argjson e "$err_float" --argjson a "$ach_float" '$p <= 1 and $e == 0 and $a >= 950')")"
 printf '%-66s %-44s %s\n' "Recommend highest rate, p99 <= 5 ms ($items items x 64)" "$(printf '%.0f/s' "$rec_highest")" "reported"
+printf '%-66s %-44s %s\n' "  same with --scorer=exact (float32 scan)" "$(printf '%.0f/s' "$(jq -r '.highest_rate_held' "$out/step-recommend-float.json")")" "reported"
 printf '%-66s %-44s %s\n' "Mix highest rate, p99(Recommend) <= 5 ms ($items x 64)" "$(printf '%.0f/s' "$mix_highest")" "reported"
 printf '%-66s %-44s %s\n' "$small_items items: Recommend highest rate >= 50 % of health" \
   "$(printf '%.0f/s vs %.0f/s = %.1f %%' "$small_rec" "$small_health" "$(jq -rn --argjson r "$small_ratio" '$r * 100')")" \

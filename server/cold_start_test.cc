@@ -26,7 +26,7 @@ std::shared_ptr<const ServingModel> Version(uint64_t version, int items, const s
   data->user_factors = EmbeddingMatrix::Ones(3, 2);
   data->item_factors = EmbeddingMatrix::Ones(items, 2);
   for (int item : zero) data->item_factors.row(item).setZero();
-  absl::StatusOr<std::shared_ptr<const ServingModel>> serving = ServingModel::Create(data, ScorerOptions());
+  absl::StatusOr<std::shared_ptr<const ServingModel>> serving = ServingModel::Create(data, ScorerConfig());
   EXPECT_TRUE(serving.ok()) << serving.status();
   return *serving;
 }

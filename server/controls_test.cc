@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/engine_harness.h"
@@ -177,6 +178,71 @@ TEST_F(ControlsTest, RecentlyShownItemsAreDemotedUntilTheWindowPasses) {
 
   h_.clock().AdvanceMs(601'000);
   EXPECT_EQ(Ids(h_.Recommend(Request("ua5", 10))), before);
+}
+
+// The server's scorer choice (--scorer, --model_scorers): the int8 screen answers exactly what
+// the float32 scan answers, through every path that ranks (Recommend with and without filters,
+// RecommendBatch, SimilarItems), and GetModelInfo says which scorer serves each model.
+TEST(ScorerChoiceTest, Int8ScreenServesTheExactScansAnswers) {
+  const testing::ClusteredData data = testing::MakeClusteredData(60, 400, 25);
+  auto answers = [&](const std::string& scorer, std::string* described) {
+    testing::EngineHarness h;
+    ServerOptions options;
+    options.exploration_share = 0;
+    options.models = {{"popularity", "popularity", {}}, {"pure_svd", "pure_svd", {{"rank", "12"}}}};
+    options.default_model = "pure_svd";
+    EXPECT_TRUE(ParseScorerKind(scorer, "--scorer", options.scorer.defaults).ok());
+    EXPECT_TRUE(ParseModelScorers("popularity=exact", options.models, options.scorer).ok());
+    EXPECT_TRUE(h.Open(options));
+    EXPECT_TRUE(h.Upsert(data.items));
+    EXPECT_TRUE(h.Log(data.interactions));
+    EXPECT_TRUE(h.TrainAll());
+    std::vector<std::string> out;
+    auto add = [&](const google::protobuf::RepeatedPtrField<recd::v1::ScoredItem>& items) {
+      std::string line;
+      for (const auto& item : items) line += item.item_id() + ":" + std::to_string(item.score()) + " ";
+      out.push_back(line);
+    };
+    for (int u = 0; u < 60; u += 3) {
+      const std::string user = absl::StrCat(u % 2 == 0 ? "ua" : "ub", u / 2);
+      recd::v1::RecommendRequest r;
+      r.set_user_id(user);
+      r.set_k(u % 4 == 0 ? 800 : 10);
+      add(h.Recommend(r).items());
+      r.mutable_filter()->add_include_categories(u % 2 == 0 ? "B" : "A");  // the other cluster only
+      add(h.Recommend(r).items());
+      recd::v1::SimilarItemsRequest similar;
+      similar.set_item_id(absl::StrCat("a", u));
+      similar.set_k(20);
+      recd::v1::SimilarItemsResponse similar_response;
+      EXPECT_TRUE(h.engine().SimilarItems(similar, &similar_response).ok());
+      add(similar_response.items());
+    }
+    for (int size : {2, 9}) {
+      recd::v1::RecommendBatchRequest batch;
+      for (int u = 0; u < size; ++u) {
+        recd::v1::RecommendRequest* r = batch.add_requests();
+        r->set_user_id(absl::StrCat(u % 2 == 0 ? "ua" : "ub", u));
+        r->set_k(15);
+      }
+      recd::v1::RecommendBatchResponse batch_response;
+      EXPECT_TRUE(h.engine().RecommendBatch(batch, &batch_response).ok());
+      for (const auto& response : batch_response.responses()) add(response.items());
+    }
+    recd::v1::GetModelInfoRequest info_request;
+    recd::v1::GetModelInfoResponse info;
+    EXPECT_TRUE(h.engine().GetModelInfo(info_request, &info).ok());
+    for (const recd::v1::ModelInfo& m : info.models()) *described += m.name() + "=" + m.scorer() + " ";
+    return out;
+  };
+  std::string exact_described, int8_described;
+  const std::vector<std::string> exact = answers("exact", &exact_described);
+  const std::vector<std::string> int8 = answers("int8", &int8_described);
+  ASSERT_EQ(exact.size(), int8.size());
+  for (size_t i = 0; i < exact.size(); ++i) EXPECT_EQ(int8[i], exact[i]) << "answer " << i;
+  EXPECT_THAT(exact_described, ::testing::HasSubstr("pure_svd=exact/"));
+  EXPECT_THAT(int8_described, ::testing::HasSubstr("pure_svd=int8-exact/"));
+  EXPECT_THAT(int8_described, ::testing::HasSubstr("popularity=exact/"));
 }
 
 }  // namespace

@@ -543,7 +543,10 @@ absl::Status Engine::GetModelInfo(const recd::v1::GetModelInfoRequest& request,
     info->set_algorithm(config->algorithm);
     info->set_is_default(config->name == registry_->default_model());
     std::shared_ptr<const ServingModel> live = registry_->Live(config->name);
-    if (live != nullptr) info->set_live_version(live->meta().version);
+    if (live != nullptr) {
+      info->set_live_version(live->meta().version);
+      info->set_scorer(live->scorer->Describe());
+    }
     ASSIGN_OR_RETURN(std::vector<ModelMetadata> versions, store_->ListModelVersions(config->name));
     for (const ModelMetadata& meta : versions) {
       recd::v1::ModelVersionInfo* v = info->add_versions();

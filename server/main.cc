@@ -38,7 +38,13 @@ ABSL_FLAG(int, train_threads, kDefaults.train_threads, "Training threads (0 = al
 ABSL_FLAG(std::string, train_priority, kDefaults.train_idle_priority ? "idle" : "low",
           "CPU priority of training: 'idle' (SCHED_IDLE: only CPU time requests leave; a request preempts it at "
           "once) or 'low' (nice +10: keeps about a tenth of a core that requests saturate).");
-ABSL_FLAG(int, scorer_threads, kDefaults.scorer.num_threads, "Threads scanning the catalogue for one request.");
+ABSL_FLAG(int, scorer_threads, kDefaults.scorer.defaults.num_threads, "Threads scanning the catalogue for one request.");
+ABSL_FLAG(std::string, scorer, recd::server::ScorerKindName(kDefaults.scorer.defaults),
+          "Top-k search of every model: 'int8' (int8 screen with proven bounds: the exact scan's answers, "
+          "~4x fewer bytes read), 'exact' (float32 scan), 'int8_approx' (int8, fixed re-rank: may miss items) "
+          "or 'hnsw' (approximate graph search, built at each model load).");
+ABSL_FLAG(std::string, model_scorers, "",
+          "Per-model scorer kinds overriding --scorer, e.g. two_tower=hnsw,pure_svd=exact.");
 ABSL_FLAG(int, max_history, static_cast<int>(kDefaults.max_history),
           "Newest history entries used per request (user vector, seen-item exclusion).");
 ABSL_FLAG(int, keep_versions, kDefaults.keep_versions, "Stored versions kept per model (for rollback).");
@@ -142,7 +148,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "recd: error: --train_priority: '%s' is not 'idle' or 'low'\n", priority.c_str());
     return 2;
   }
-  options.scorer.num_threads = std::max(1, absl::GetFlag(FLAGS_scorer_threads));
+  options.scorer.defaults.num_threads = std::max(1, absl::GetFlag(FLAGS_scorer_threads));
   options.max_history = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_history)));
   options.keep_versions = std::max(1, absl::GetFlag(FLAGS_keep_versions));
   options.drain_seconds = absl::GetFlag(FLAGS_drain_seconds);
@@ -201,6 +207,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.models = std::move(*models);
+  if (absl::Status s = recd::server::ParseScorerKind(absl::GetFlag(FLAGS_scorer), "--scorer",
+                                                     options.scorer.defaults);
+      !s.ok()) {
+    std::fprintf(stderr, "recd: error: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  if (absl::Status s = recd::server::ParseModelScorers(absl::GetFlag(FLAGS_model_scorers),
+                                                       options.models, options.scorer);
+      !s.ok()) {
+    std::fprintf(stderr, "recd: error: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   auto weights = recd::server::ParseEventWeights(absl::GetFlag(FLAGS_event_weights), options.event_weights);
   if (!weights.ok()) {
     std::fprintf(stderr, "recd: error: %s\n", std::string(weights.status().message()).c_str());

@@ -6,12 +6,80 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "core/status_macros.h"
 
 namespace recd::server {
 
+ScorerOptions ScorerConfig::For(absl::string_view name) const {
+  ScorerOptions options = defaults;
+  auto it = kind_by_model.find(std::string(name));
+  if (it != kind_by_model.end()) options.kind = it->second;
+  return options;
+}
+
+absl::Status ParseScorerKind(absl::string_view text, absl::string_view field,
+                             ScorerOptions& options) {
+  if (text == "exact") {
+    options.kind = ScorerOptions::Kind::kExact;
+  } else if (text == "int8" || text == "int8_approx") {
+    options.kind = ScorerOptions::Kind::kQuantizedInt8;
+    options.quantized.exact = text == "int8";
+  } else if (text == "hnsw") {
+    options.kind = ScorerOptions::Kind::kHnsw;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": '", text, "' is not a scorer; use exact, int8, int8_approx or hnsw"));
+  }
+  return absl::OkStatus();
+}
+
+std::string ScorerKindName(const ScorerOptions& options) {
+  switch (options.kind) {
+    case ScorerOptions::Kind::kExact:
+      return "exact";
+    case ScorerOptions::Kind::kQuantizedInt8:
+      return options.quantized.exact ? "int8" : "int8_approx";
+    case ScorerOptions::Kind::kHnsw:
+      return "hnsw";
+  }
+  return "unknown";
+}
+
+absl::Status ParseModelScorers(absl::string_view spec, const std::vector<ModelConfig>& models,
+                               ScorerConfig& config) {
+  for (absl::string_view entry : absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
+    entry = absl::StripAsciiWhitespace(entry);
+    const size_t eq = entry.find('=');
+    if (eq == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--model_scorers: '", entry, "' is not model=scorer"));
+    }
+    const std::string name(absl::StripAsciiWhitespace(entry.substr(0, eq)));
+    if (std::none_of(models.begin(), models.end(),
+                     [&](const ModelConfig& m) { return m.name == name; })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--model_scorers: '", name, "' is not a model of --models"));
+    }
+    // Only the kind is per model: the int8 mode (exact or not) comes with it.
+    ScorerOptions parsed = config.defaults;
+    RETURN_IF_ERROR(ParseScorerKind(absl::StripAsciiWhitespace(entry.substr(eq + 1)),
+                                    absl::StrCat("--model_scorers ", name), parsed));
+    if (parsed.kind == ScorerOptions::Kind::kQuantizedInt8 &&
+        parsed.quantized.exact != config.defaults.quantized.exact) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--model_scorers ", name, ": int8 and int8_approx cannot be mixed with --scorer=",
+          ScorerKindName(config.defaults), "; set the int8 mode with --scorer"));
+    }
+    config.kind_by_model[name] = parsed.kind;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Create(
-    std::shared_ptr<const ModelData> data, const ScorerOptions& scorer_options) {
+    std::shared_ptr<const ModelData> data, const ScorerConfig& scorers) {
+  const ScorerOptions scorer_options = scorers.For(data->meta.name);
   auto serving = std::make_shared<ServingModel>();
   ASSIGN_OR_RETURN(serving->model, CreateModel(data));
   auto items = std::shared_ptr<const EmbeddingMatrix>(data, &data->item_factors);
@@ -67,7 +135,7 @@ bool ModelRegistry::ReplaceIfCurrent(const std::shared_ptr<const ServingModel>& 
   return true;
 }
 
-absl::Status ModelRegistry::EraseUsers(const std::vector<UserIndex>& users, const ScorerOptions& scorer_options) {
+absl::Status ModelRegistry::EraseUsers(const std::vector<UserIndex>& users, const ScorerConfig& scorers) {
   for (const ModelConfig& config : configs_) {
     // Retry if a new version was published between the copy and the swap.
     for (int attempt = 0; attempt < 10; ++attempt) {
@@ -77,7 +145,7 @@ absl::Status ModelRegistry::EraseUsers(const std::vector<UserIndex>& users, cons
       if (std::none_of(users.begin(), users.end(), [&](UserIndex u) { return HasUserRows(data, u); })) break;
       auto copy = std::make_shared<ModelData>(data);
       for (UserIndex u : users) EraseUserRows(*copy, u);
-      ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> erased, ServingModel::Create(copy, scorer_options));
+      ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> erased, ServingModel::Create(copy, scorers));
       if (ReplaceIfCurrent(live, std::move(erased))) break;
     }
   }

@@ -7,6 +7,7 @@
 #ifndef RECD_SERVER_MODEL_REGISTRY_H_
 #define RECD_SERVER_MODEL_REGISTRY_H_
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +21,37 @@
 
 namespace recd::server {
 
+// How scorers are built: one ScorerOptions for every model, with a per-model override of the
+// kind (e.g. HNSW for a model with a very large catalogue).
+struct ScorerConfig {
+  ScorerOptions defaults;
+  std::map<std::string, ScorerOptions::Kind> kind_by_model;
+
+  // The options for model `name`: defaults, with its kind override if any.
+  ScorerOptions For(absl::string_view name) const;
+};
+
+// The server's default scorers: the int8 screen with exact answers (the exact float32 scan's
+// answers at about a quarter of the bytes read), one thread per query.
+inline ScorerConfig DefaultScorerConfig() {
+  ScorerConfig config;
+  config.defaults.kind = ScorerOptions::Kind::kQuantizedInt8;
+  config.defaults.quantized.exact = true;
+  return config;
+}
+
+// "exact", "int8" (exact answers through the int8 screen), "int8_approx" (fixed re-rank) or
+// "hnsw" into `options` (kind, and quantized.exact). InvalidArgument naming `field` otherwise.
+absl::Status ParseScorerKind(absl::string_view text, absl::string_view field, ScorerOptions& options);
+
+// The name ParseScorerKind accepts for `options` (kind and quantized.exact).
+std::string ScorerKindName(const ScorerOptions& options);
+
+// Parses "model=kind,..." (kinds as ParseScorerKind) into config.kind_by_model, checking that
+// each model is in `models`. InvalidArgument naming the entry otherwise.
+absl::Status ParseModelScorers(absl::string_view spec, const std::vector<ModelConfig>& models,
+                               ScorerConfig& config);
+
 // One model version ready to serve. Immutable.
 struct ServingModel {
   std::shared_ptr<const Model> model;
@@ -31,9 +63,10 @@ struct ServingModel {
 
   const ModelMetadata& meta() const { return model->meta(); }
 
-  // Validates `data` (shapes, finite values), builds the model and both scorers.
+  // Validates `data` (shapes, finite values), builds the model and both scorers with
+  // scorers.For(data->meta.name).
   static absl::StatusOr<std::shared_ptr<const ServingModel>> Create(
-      std::shared_ptr<const ModelData> data, const ScorerOptions& scorer_options);
+      std::shared_ptr<const ModelData> data, const ScorerConfig& scorers);
 };
 
 class ModelRegistry {
@@ -61,7 +94,7 @@ class ModelRegistry {
   // one of them is replaced by a copy without those rows (snapshots are immutable; in-flight
   // requests finish on the old one, which is freed after them). Costs a copy and a scorer build
   // per affected model: meant for rare, privacy-driven deletions.
-  absl::Status EraseUsers(const std::vector<UserIndex>& users, const ScorerOptions& scorer_options)
+  absl::Status EraseUsers(const std::vector<UserIndex>& users, const ScorerConfig& scorers)
       ABSL_LOCKS_EXCLUDED(mu_);
 
  private:

@@ -12,6 +12,7 @@
 #include "core/model.h"
 #include "core/scorer.h"
 #include "core/types.h"
+#include "server/model_registry.h"
 
 namespace recd::server {
 
@@ -52,8 +53,9 @@ struct ServerOptions {
   // runs only on CPU time nothing else wants, and a request handler that wakes up preempts it at
   // once), or the normal policy at nice +10 (false; training keeps about a tenth of a busy core).
   bool train_idle_priority = true;
-  // How item scorers are built for each model version (kind, threads per query, ...).
-  ScorerOptions scorer;
+  // How item scorers are built for each model version (kind, threads per query, ...), with
+  // per-model kind overrides. Default kind: int8 with exact answers (see core/scorer.h).
+  ScorerConfig scorer = DefaultScorerConfig();
   // Newest history entries used to build a user vector and to exclude seen items.
   size_t max_history = 2000;
   // Versions kept per model (older retired/rejected versions are deleted after a publish).

@@ -43,7 +43,7 @@ struct TrainerOptions {
   uint64_t seed = 42;
   EventWeights event_weights;
   int keep_versions = 5;
-  ScorerOptions scorer;
+  ScorerConfig scorer = DefaultScorerConfig();  // ServerOptions::scorer in a server
   Clock* clock = Clock::Real();
 
   // Schedule (0 disables a trigger): retrain every model when this many seconds passed since the

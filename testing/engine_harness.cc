@@ -22,6 +22,7 @@ bool EngineHarness::Open(server::ServerOptions options, server::TrainerOptions t
   }
   registry_ = std::make_unique<server::ModelRegistry>(options.models, options.default_model);
   trainer_options.clock = &clock_;
+  trainer_options.scorer = options.scorer;  // as RecdServer does
   trainer_ = std::make_unique<server::Trainer>(store_.get(), registry_.get(), std::move(trainer_options));
   engine_ = std::make_unique<server::Engine>(options, store_.get(), registry_.get(), trainer_.get(), &clock_);
   absl::StatusOr<std::vector<std::string>> loaded = engine_->LoadFromStore();
