@@ -31,128 +31,107 @@ void SgemmPortable(int64_t m, int64_t n, int64_t k, const float* a, int64_t ars,
 }
 
 // --- AVX2 + FMA ------------------------------------------------------------------------------
-// R rows x 16 (or 8) columns of C per call, in registers: 2R accumulators + 2 rows of B + 1
-// broadcast. B is read in place (row-major, 16 consecutive floats per k), A one scalar per row
+// R <= 6 rows x 16 (or 8) columns of C per call, in registers: 2R accumulators + 2 rows of B +
+// 1 broadcast. B is read in place (row-major, 16 consecutive floats per k), A one scalar per row
 // and k. The accumulators are named variables, not an array: GCC keeps an array of __m256 in
 // memory and stores it back after every FMA (measured: the 6-row kernel ran at a third of its
-// speed). Everything below is plain C with intrinsics and internal linkage: nothing here is
-// shared with code compiled for the baseline ISA.
+// speed). Rows left over after the blocks of 6 go through the same kernel with R = m % 6, not
+// one row at a time: a single row's two FMA chains wait on the FMA latency. Everything below is
+// plain C with intrinsics and internal linkage: nothing here is shared with code compiled for
+// the baseline ISA.
 
-__attribute__((target("avx2,fma"))) inline void Block16x6(int64_t k, const float* a, int64_t ars,
-                                                          int64_t acs, const float* b, int64_t ldb,
-                                                          float* c, int64_t ldc, bool accumulate) {
-  __m256 l0, h0, l1, h1, l2, h2, l3, h3, l4, h4, l5, h5;
-  if (accumulate) {
-    l0 = _mm256_loadu_ps(c), h0 = _mm256_loadu_ps(c + 8);
-    l1 = _mm256_loadu_ps(c + ldc), h1 = _mm256_loadu_ps(c + ldc + 8);
-    l2 = _mm256_loadu_ps(c + 2 * ldc), h2 = _mm256_loadu_ps(c + 2 * ldc + 8);
-    l3 = _mm256_loadu_ps(c + 3 * ldc), h3 = _mm256_loadu_ps(c + 3 * ldc + 8);
-    l4 = _mm256_loadu_ps(c + 4 * ldc), h4 = _mm256_loadu_ps(c + 4 * ldc + 8);
-    l5 = _mm256_loadu_ps(c + 5 * ldc), h5 = _mm256_loadu_ps(c + 5 * ldc + 8);
-  } else {
-    l0 = h0 = l1 = h1 = l2 = h2 = l3 = h3 = l4 = h4 = l5 = h5 = _mm256_setzero_ps();
+#define RECD_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
+template <int R>
+__attribute__((target("avx2,fma"))) inline void Block16(int64_t k, const float* a, int64_t ars,
+                                                        int64_t acs, const float* b, int64_t ldb,
+                                                        float* c, int64_t ldc, bool accumulate) {
+  static_assert(R >= 1 && R <= 6);
+  __m256 lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, lo4, hi4, lo5, hi5;
+#define RECD_INIT(r)                                                                  \
+  if constexpr (r < R) {                                                              \
+    lo##r = accumulate ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();          \
+    hi##r = accumulate ? _mm256_loadu_ps(c + r * ldc + 8) : _mm256_setzero_ps();      \
   }
-  const float* a0 = a;
-  const float* a1 = a + ars;
-  const float* a2 = a + 2 * ars;
-  const float* a3 = a + 3 * ars;
-  const float* a4 = a + 4 * ars;
-  const float* a5 = a + 5 * ars;
+  RECD_ROWS(RECD_INIT)
+#undef RECD_INIT
   for (int64_t p = 0; p < k; ++p) {
     const __m256 b0 = _mm256_loadu_ps(b + p * ldb);
     const __m256 b1 = _mm256_loadu_ps(b + p * ldb + 8);
-    const int64_t o = p * acs;
-    __m256 av = _mm256_broadcast_ss(a0 + o);
-    l0 = _mm256_fmadd_ps(av, b0, l0), h0 = _mm256_fmadd_ps(av, b1, h0);
-    av = _mm256_broadcast_ss(a1 + o);
-    l1 = _mm256_fmadd_ps(av, b0, l1), h1 = _mm256_fmadd_ps(av, b1, h1);
-    av = _mm256_broadcast_ss(a2 + o);
-    l2 = _mm256_fmadd_ps(av, b0, l2), h2 = _mm256_fmadd_ps(av, b1, h2);
-    av = _mm256_broadcast_ss(a3 + o);
-    l3 = _mm256_fmadd_ps(av, b0, l3), h3 = _mm256_fmadd_ps(av, b1, h3);
-    av = _mm256_broadcast_ss(a4 + o);
-    l4 = _mm256_fmadd_ps(av, b0, l4), h4 = _mm256_fmadd_ps(av, b1, h4);
-    av = _mm256_broadcast_ss(a5 + o);
-    l5 = _mm256_fmadd_ps(av, b0, l5), h5 = _mm256_fmadd_ps(av, b1, h5);
+    const float* ap = a + p * acs;
+#define RECD_FMA(r)                                                                   \
+  if constexpr (r < R) {                                                              \
+    const __m256 av = _mm256_broadcast_ss(ap + r * ars);                              \
+    lo##r = _mm256_fmadd_ps(av, b0, lo##r);                                           \
+    hi##r = _mm256_fmadd_ps(av, b1, hi##r);                                           \
   }
-  _mm256_storeu_ps(c, l0), _mm256_storeu_ps(c + 8, h0);
-  _mm256_storeu_ps(c + ldc, l1), _mm256_storeu_ps(c + ldc + 8, h1);
-  _mm256_storeu_ps(c + 2 * ldc, l2), _mm256_storeu_ps(c + 2 * ldc + 8, h2);
-  _mm256_storeu_ps(c + 3 * ldc, l3), _mm256_storeu_ps(c + 3 * ldc + 8, h3);
-  _mm256_storeu_ps(c + 4 * ldc, l4), _mm256_storeu_ps(c + 4 * ldc + 8, h4);
-  _mm256_storeu_ps(c + 5 * ldc, l5), _mm256_storeu_ps(c + 5 * ldc + 8, h5);
+    RECD_ROWS(RECD_FMA)
+#undef RECD_FMA
+  }
+#define RECD_STORE(r)                                                                 \
+  if constexpr (r < R) {                                                              \
+    _mm256_storeu_ps(c + r * ldc, lo##r);                                             \
+    _mm256_storeu_ps(c + r * ldc + 8, hi##r);                                         \
+  }
+  RECD_ROWS(RECD_STORE)
+#undef RECD_STORE
 }
 
-__attribute__((target("avx2,fma"))) inline void Block8x6(int64_t k, const float* a, int64_t ars,
-                                                         int64_t acs, const float* b, int64_t ldb,
-                                                         float* c, int64_t ldc, bool accumulate) {
+template <int R>
+__attribute__((target("avx2,fma"))) inline void Block8(int64_t k, const float* a, int64_t ars,
+                                                       int64_t acs, const float* b, int64_t ldb,
+                                                       float* c, int64_t ldc, bool accumulate) {
+  static_assert(R >= 1 && R <= 6);
   __m256 c0, c1, c2, c3, c4, c5;
-  if (accumulate) {
-    c0 = _mm256_loadu_ps(c), c1 = _mm256_loadu_ps(c + ldc), c2 = _mm256_loadu_ps(c + 2 * ldc);
-    c3 = _mm256_loadu_ps(c + 3 * ldc), c4 = _mm256_loadu_ps(c + 4 * ldc);
-    c5 = _mm256_loadu_ps(c + 5 * ldc);
-  } else {
-    c0 = c1 = c2 = c3 = c4 = c5 = _mm256_setzero_ps();
-  }
+#define RECD_INIT(r) \
+  if constexpr (r < R) c##r = accumulate ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
+  RECD_ROWS(RECD_INIT)
+#undef RECD_INIT
   for (int64_t p = 0; p < k; ++p) {
     const __m256 b0 = _mm256_loadu_ps(b + p * ldb);
     const float* ap = a + p * acs;
-    c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap), b0, c0);
-    c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + ars), b0, c1);
-    c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 2 * ars), b0, c2);
-    c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 3 * ars), b0, c3);
-    c4 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 4 * ars), b0, c4);
-    c5 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 5 * ars), b0, c5);
+#define RECD_FMA(r) \
+  if constexpr (r < R) c##r = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + r * ars), b0, c##r);
+    RECD_ROWS(RECD_FMA)
+#undef RECD_FMA
   }
-  _mm256_storeu_ps(c, c0), _mm256_storeu_ps(c + ldc, c1), _mm256_storeu_ps(c + 2 * ldc, c2);
-  _mm256_storeu_ps(c + 3 * ldc, c3), _mm256_storeu_ps(c + 4 * ldc, c4);
-  _mm256_storeu_ps(c + 5 * ldc, c5);
+#define RECD_STORE(r) \
+  if constexpr (r < R) _mm256_storeu_ps(c + r * ldc, c##r);
+  RECD_ROWS(RECD_STORE)
+#undef RECD_STORE
 }
 
-// One row of C, 16 or 8 columns.
-__attribute__((target("avx2,fma"))) inline void Block16x1(int64_t k, const float* a, int64_t acs,
-                                                          const float* b, int64_t ldb, float* c,
-                                                          bool accumulate) {
-  __m256 lo = accumulate ? _mm256_loadu_ps(c) : _mm256_setzero_ps();
-  __m256 hi = accumulate ? _mm256_loadu_ps(c + 8) : _mm256_setzero_ps();
-  for (int64_t p = 0; p < k; ++p) {
-    const __m256 av = _mm256_broadcast_ss(a + p * acs);
-    lo = _mm256_fmadd_ps(av, _mm256_loadu_ps(b + p * ldb), lo);
-    hi = _mm256_fmadd_ps(av, _mm256_loadu_ps(b + p * ldb + 8), hi);
+#undef RECD_ROWS
+
+template <int W, int R>
+__attribute__((target("avx2,fma"))) inline void Block(int64_t k, const float* a, int64_t ars,
+                                                      int64_t acs, const float* b, int64_t ldb,
+                                                      float* c, int64_t ldc, bool accumulate) {
+  if constexpr (W == 16) {
+    Block16<R>(k, a, ars, acs, b, ldb, c, ldc, accumulate);
+  } else {
+    Block8<R>(k, a, ars, acs, b, ldb, c, ldc, accumulate);
   }
-  _mm256_storeu_ps(c, lo);
-  _mm256_storeu_ps(c + 8, hi);
 }
 
-__attribute__((target("avx2,fma"))) inline void Block8x1(int64_t k, const float* a, int64_t acs,
-                                                         const float* b, int64_t ldb, float* c,
-                                                         bool accumulate) {
-  __m256 acc = accumulate ? _mm256_loadu_ps(c) : _mm256_setzero_ps();
-  for (int64_t p = 0; p < k; ++p) {
-    acc = _mm256_fmadd_ps(_mm256_broadcast_ss(a + p * acs), _mm256_loadu_ps(b + p * ldb), acc);
-  }
-  _mm256_storeu_ps(c, acc);
-}
-
-// Columns [j, j + width) for all rows, width 16 or 8, in row blocks of 6 then 1.
+// Columns [j, j + W) for all rows, W = 16 or 8, in row blocks of 6 and one of m % 6.
 template <int W>
 __attribute__((target("avx2,fma"))) void Panel(int64_t m, int64_t k, const float* a, int64_t ars,
                                                int64_t acs, const float* b, int64_t ldb, float* c,
                                                int64_t ldc, bool accumulate) {
   int64_t i = 0;
   for (; i + 6 <= m; i += 6) {
-    if constexpr (W == 16) {
-      Block16x6(k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate);
-    } else {
-      Block8x6(k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate);
-    }
+    Block<W, 6>(k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate);
   }
-  for (; i < m; ++i) {
-    if constexpr (W == 16) {
-      Block16x1(k, a + i * ars, acs, b, ldb, c + i * ldc, accumulate);
-    } else {
-      Block8x1(k, a + i * ars, acs, b, ldb, c + i * ldc, accumulate);
-    }
+  a += i * ars;
+  c += i * ldc;
+  switch (m - i) {
+    case 1: Block<W, 1>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
+    case 2: Block<W, 2>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
+    case 3: Block<W, 3>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
+    case 4: Block<W, 4>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
+    case 5: Block<W, 5>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
+    default: break;
   }
 }
 
