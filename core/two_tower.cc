@@ -8,6 +8,7 @@
 #include "core/parallel_for.h"
 #include "core/pure_svd.h"
 #include "core/random.h"
+#include "core/sgemm.h"
 #include "core/status_macros.h"
 #include "core/two_tower_net.h"
 
@@ -53,30 +54,27 @@ std::vector<int32_t> ItemBuckets(const ItemFeatures& f, int64_t buckets) {
 }
 
 // Dense Adam as torch.optim.Adam (L2 weight decay added to the gradient), over a flat range.
+// Clears the gradient it consumes.
 struct Adam {
   double lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay;
   std::vector<float> m, v;
   int64_t t = 0;
 
-  void Step(std::vector<float>& params, const std::vector<float>& grad, int num_threads) {
+  void Step(std::vector<float>& params, std::vector<float>& grad, int num_threads) {
     ++t;
-    const double bc1 = 1.0 - std::pow(beta1, t), bc2 = 1.0 - std::pow(beta2, t);
-    const float step = static_cast<float>(lr / bc1), inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
-    const float b1 = static_cast<float>(beta1), b2 = static_cast<float>(beta2);
-    const float e = static_cast<float>(eps), wd = static_cast<float>(weight_decay);
+    AdamStepParams s;
+    s.step = static_cast<float>(lr / (1.0 - std::pow(beta1, t)));
+    s.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(beta2, t)));
+    s.beta1 = static_cast<float>(beta1);
+    s.beta2 = static_cast<float>(beta2);
+    s.eps = static_cast<float>(eps);
+    s.weight_decay = static_cast<float>(weight_decay);
     const int64_t n = static_cast<int64_t>(params.size());
     constexpr int64_t kBlocks = 8;
     ParallelForBlocks(kBlocks, num_threads, [&](int64_t b) {
-      float* p = params.data();
-      float* mm = m.data();
-      float* vv = v.data();
-      const float* g = grad.data();
-      for (int64_t k = BlockBegin(n, kBlocks, b); k < BlockBegin(n, kBlocks, b + 1); ++k) {
-        const float gk = g[k] + wd * p[k];
-        mm[k] = b1 * mm[k] + (1.0f - b1) * gk;
-        vv[k] = b2 * vv[k] + (1.0f - b2) * gk * gk;
-        p[k] -= step * mm[k] / (std::sqrt(vv[k]) * inv_sqrt_bc2 + e);
-      }
+      const int64_t begin = BlockBegin(n, kBlocks, b), end = BlockBegin(n, kBlocks, b + 1);
+      AdamStep(end - begin, s, params.data() + begin, m.data() + begin, v.data() + begin,
+               grad.data() + begin);
     });
   }
 };
@@ -341,7 +339,6 @@ absl::StatusOr<ModelData> TrainTwoTower(const TrainingData& data,
         }
         batch.history_keep = history_keep;
       }
-      std::fill(grad.begin(), grad.end(), 0.0f);
       const float loss = two_tower::BatchLossAndGradient<float>(
           layout, shape, params_flat.data(), buckets, recent, log_q, loss_config, batch,
           grad.data(), threads);
