@@ -53,29 +53,27 @@ std::vector<int32_t> ItemBuckets(const ItemFeatures& f, int64_t buckets) {
   return out;
 }
 
-// Dense Adam as torch.optim.Adam (L2 weight decay added to the gradient), over a flat range.
-// Clears the gradient it consumes.
+// Dense Adam as torch.optim.Adam (L2 weight decay added to the gradient). Begin() starts a
+// step; Apply(begin, end) then updates one range of the flat parameters from their gradient
+// (which it clears). Every range is applied once per step, in any order.
 struct Adam {
   double lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay;
   std::vector<float> m, v;
   int64_t t = 0;
+  AdamStepParams step;
 
-  void Step(std::vector<float>& params, std::vector<float>& grad, int num_threads) {
+  void Begin() {
     ++t;
-    AdamStepParams s;
-    s.step = static_cast<float>(lr / (1.0 - std::pow(beta1, t)));
-    s.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(beta2, t)));
-    s.beta1 = static_cast<float>(beta1);
-    s.beta2 = static_cast<float>(beta2);
-    s.eps = static_cast<float>(eps);
-    s.weight_decay = static_cast<float>(weight_decay);
-    const int64_t n = static_cast<int64_t>(params.size());
-    constexpr int64_t kBlocks = 8;
-    ParallelForBlocks(kBlocks, num_threads, [&](int64_t b) {
-      const int64_t begin = BlockBegin(n, kBlocks, b), end = BlockBegin(n, kBlocks, b + 1);
-      AdamStep(end - begin, s, params.data() + begin, m.data() + begin, v.data() + begin,
-               grad.data() + begin);
-    });
+    step.step = static_cast<float>(lr / (1.0 - std::pow(beta1, t)));
+    step.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(beta2, t)));
+    step.beta1 = static_cast<float>(beta1);
+    step.beta2 = static_cast<float>(beta2);
+    step.eps = static_cast<float>(eps);
+    step.weight_decay = static_cast<float>(weight_decay);
+  }
+
+  void Apply(int64_t begin, int64_t end, float* params, float* grad) {
+    AdamStep(end - begin, step, params + begin, m.data() + begin, v.data() + begin, grad + begin);
   }
 };
 
@@ -296,6 +294,7 @@ absl::StatusOr<ModelData> TrainTwoTower(const TrainingData& data,
   adam.m.assign(layout.size, 0.0f);
   adam.v.assign(layout.size, 0.0f);
   std::vector<float> grad(layout.size, 0.0f);
+  two_tower::WorkerPool pool(threads);
   const int epochs = p.GetInt("epochs");
   const int64_t batch_size = p.GetInt("batch_size");
   const double user_drop = p.GetDouble("user_id_dropout"), item_drop = p.GetDouble("item_id_dropout");
@@ -339,14 +338,17 @@ absl::StatusOr<ModelData> TrainTwoTower(const TrainingData& data,
         }
         batch.history_keep = history_keep;
       }
+      // Adam runs on each range of the gradient as soon as it is complete.
+      adam.Begin();
       const float loss = two_tower::BatchLossAndGradient<float>(
           layout, shape, params_flat.data(), buckets, recent, log_q, loss_config, batch,
-          grad.data(), threads);
+          grad.data(), pool, [&](int64_t range_begin, int64_t range_end) {
+            adam.Apply(range_begin, range_end, params_flat.data(), grad.data());
+          });
       if (!std::isfinite(loss)) {
         return absl::InternalError(absl::StrCat("two_tower: loss diverged in epoch ", epoch + 1,
                                                 "; lower learning_rate"));
       }
-      adam.Step(params_flat, grad, threads);
       epoch_loss += static_cast<double>(loss) * (end - begin);
       epoch_rows += end - begin;
       if (epoch == 0 && b < 10) {
@@ -371,7 +373,7 @@ absl::StatusOr<ModelData> TrainTwoTower(const TrainingData& data,
   out.item_factors = EmbeddingMatrix::Zero(data.num_items, shape.dim);
   out.user_factors = EmbeddingMatrix::Zero(data.num_users, shape.dim);
   const int64_t de = shape.embedding_dim;
-  ParallelForBlocks(64, threads, [&](int64_t b) {
+  pool.Run(64, [&](int64_t b) {
     for (int64_t i = BlockBegin(data.num_items, 64, b); i < BlockBegin(data.num_items, 64, b + 1); ++i) {
       absl::Span<const float> id;
       if (counts[i] > 0.0) id = absl::MakeConstSpan(net.item_id.row(i).data(), de);

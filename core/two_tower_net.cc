@@ -1,13 +1,18 @@
 #include "core/two_tower_net.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <new>
+#include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "core/parallel_for.h"
 #include "core/sgemm.h"
+#include "core/sync.h"
 
 namespace recd::two_tower {
 namespace {
@@ -24,41 +29,46 @@ uint64_t Fnv1a64(const std::string& text) {
   return h;
 }
 
-// c = a · b, or c += a · b; all row-major and contiguous. Float goes to the AVX2 kernel when
-// the CPU has one; double (the gradient checks) stays on Eigen.
+// c = a · b, or c += a · b; all row-major, lda / ldb / ldc the row strides. Float goes to the
+// AVX2 kernel when the CPU has one; double (the gradient checks) stays on Eigen.
 template <typename T>
-void Gemm(int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c, bool accumulate) {
-  using Map = Eigen::Map<const Mat<T>>;
-  Eigen::Map<Mat<T>> cm(c, m, n);
+void Gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb,
+          T* c, int64_t ldc, bool accumulate) {
+  using Stride = Eigen::OuterStride<>;
+  using Map = Eigen::Map<const Mat<T>, 0, Stride>;
+  Eigen::Map<Mat<T>, 0, Stride> cm(c, m, n, Stride(ldc));
   if (accumulate) {
-    cm.noalias() += Map(a, m, k) * Map(b, k, n);
+    cm.noalias() += Map(a, m, k, Stride(lda)) * Map(b, k, n, Stride(ldb));
   } else {
-    cm.noalias() = Map(a, m, k) * Map(b, k, n);
+    cm.noalias() = Map(a, m, k, Stride(lda)) * Map(b, k, n, Stride(ldb));
   }
 }
 
 template <>
-void Gemm<float>(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c,
-                 bool accumulate) {
-  Sgemm(m, n, k, a, k, b, n, c, n, accumulate);
+void Gemm<float>(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                 int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  Sgemm(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
 }
 
-// c = aᵀ · b, or c += aᵀ · b, for a: k x m (so c: m x n), without materialising aᵀ.
+// c = aᵀ · b, or c += aᵀ · b, for a: k x m stored with row stride lda (so c: m x n), without
+// materialising aᵀ.
 template <typename T>
-void GemmTransA(int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c, bool accumulate) {
-  using Map = Eigen::Map<const Mat<T>>;
-  Eigen::Map<Mat<T>> cm(c, m, n);
+void GemmTransA(int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+                int64_t ldb, T* c, int64_t ldc, bool accumulate) {
+  using Stride = Eigen::OuterStride<>;
+  using Map = Eigen::Map<const Mat<T>, 0, Stride>;
+  Eigen::Map<Mat<T>, 0, Stride> cm(c, m, n, Stride(ldc));
   if (accumulate) {
-    cm.noalias() += Map(a, k, m).transpose() * Map(b, k, n);
+    cm.noalias() += Map(a, k, m, Stride(lda)).transpose() * Map(b, k, n, Stride(ldb));
   } else {
-    cm.noalias() = Map(a, k, m).transpose() * Map(b, k, n);
+    cm.noalias() = Map(a, k, m, Stride(lda)).transpose() * Map(b, k, n, Stride(ldb));
   }
 }
 
 template <>
-void GemmTransA<float>(int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c,
-                       bool accumulate) {
-  SgemmTransA(m, n, k, a, m, b, n, c, n, accumulate);
+void GemmTransA<float>(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                       const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  SgemmTransA(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
 }
 
 // x[j] = exp(x[j] − shift) in place, returning the sum; exp(−inf) = 0. Float goes to the AVX2
@@ -79,7 +89,8 @@ float ExpShiftedSumOf<float>(int64_t n, float shift, float* x) {
 template <typename T, typename A, typename B>
 void Product(const A& a, const B& b, Mat<T>& out) {
   out.resize(a.rows(), b.cols());
-  Gemm<T>(a.rows(), b.cols(), a.cols(), a.data(), b.data(), out.data(), false);
+  Gemm<T>(a.rows(), b.cols(), a.cols(), a.data(), a.cols(), b.data(), b.cols(), out.data(),
+          b.cols(), false);
 }
 
 template <typename T>
@@ -139,8 +150,8 @@ Mat<T> TowerBackward(const Tower<T>& t, const TowerCache<T>& c, Mat<T> dout, boo
   }
   Mat<T> dz = std::move(dout);
   for (size_t l = t.w->size(); l-- > 0;) {
-    GemmTransA<T>(c.input[l].cols(), dz.cols(), dz.rows(), c.input[l].data(), dz.data(),
-                  dw[l].data(), true);
+    GemmTransA<T>(c.input[l].cols(), dz.cols(), dz.rows(), c.input[l].data(), c.input[l].cols(),
+                  dz.data(), dz.cols(), dw[l].data(), dz.cols(), true);
     db[l].row(0) += dz.colwise().sum();
     Mat<T> dx;
     Product<T>(dz, (*t.wt)[l], dx);
@@ -204,11 +215,117 @@ NetView<T> NetView<T>::FromFlat(const Layout& layout, const T* params) {
   return v;
 }
 
+// --- WorkerPool ------------------------------------------------------------------------------
+
+namespace {
+
+// How long an idle thread polls before it sleeps: longer than the serial gaps between the
+// steps of a batch (tens of microseconds), short enough not to burn a core between runs.
+constexpr std::chrono::microseconds kSpin(100);
+
+// Polls pred() until it holds (true) or kSpin has passed (false).
+template <typename Pred>
+bool SpinUntil(const Pred& pred) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 1;; ++i) {
+    if (pred()) return true;
+    __builtin_ia32_pause();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) return pred();
+  }
+}
+
+}  // namespace
+
+// A job is open from Run's start until every worker that joined it has left; workers join only
+// an open job they have not joined yet, under mu, so a late worker can never take blocks of the
+// next job with the previous job's function.
+struct WorkerPool::State {
+  Mutex mu;
+  CondVar wake;  // a job opened, or stop
+  CondVar idle;  // the last worker left the job
+  bool stop ABSL_GUARDED_BY(mu) = false;
+  bool open ABSL_GUARDED_BY(mu) = false;
+  uint64_t job ABSL_GUARDED_BY(mu) = 0;  // number of jobs opened so far
+  int busy ABSL_GUARDED_BY(mu) = 0;      // workers inside the open job
+  const absl::FunctionRef<void(int64_t)>* fn ABSL_GUARDED_BY(mu) = nullptr;
+  int64_t num_blocks ABSL_GUARDED_BY(mu) = 0;
+  std::atomic<int64_t> next{0};          // next block of the open job
+  std::atomic<uint64_t> spin_job{0};     // == job, polled without the lock
+  std::atomic<int> spin_busy{0};         // == busy, polled without the lock
+};
+
+WorkerPool::WorkerPool(int num_threads) : state_(std::make_unique<State>()) {
+  for (int t = 1; t < num_threads; ++t) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+WorkerPool::~WorkerPool() {
+  {
+    MutexLock lock(&state_->mu);
+    state_->stop = true;
+  }
+  state_->wake.SignalAll();
+  for (std::thread& w : workers_) w.join();
+}
+
+void WorkerPool::WorkerLoop() {
+  State& s = *state_;
+  uint64_t seen = 0;  // the last job this worker joined or found closed
+  for (;;) {
+    SpinUntil([&] { return s.spin_job.load(std::memory_order_acquire) != seen; });
+    const absl::FunctionRef<void(int64_t)>* fn;
+    int64_t num_blocks;
+    {
+      MutexLock lock(&s.mu);
+      if (!s.stop && !s.open && s.job != seen) {  // woke too late for a job: poll for the next
+        seen = s.job;
+        continue;
+      }
+      while (!s.stop && !(s.open && s.job != seen)) s.wake.Wait(&s.mu);
+      if (s.stop) return;
+      seen = s.job;
+      s.spin_busy.store(++s.busy, std::memory_order_relaxed);
+      fn = s.fn;
+      num_blocks = s.num_blocks;
+    }
+    for (int64_t b = s.next.fetch_add(1); b < num_blocks; b = s.next.fetch_add(1)) (*fn)(b);
+    MutexLock lock(&s.mu);
+    s.spin_busy.store(--s.busy, std::memory_order_release);
+    if (s.busy == 0) s.idle.SignalAll();
+  }
+}
+
+void WorkerPool::Run(int64_t num_blocks, absl::FunctionRef<void(int64_t)> fn) {
+  if (workers_.empty() || num_blocks <= 1) {
+    for (int64_t b = 0; b < num_blocks; ++b) fn(b);
+    return;
+  }
+  State& s = *state_;
+  {
+    MutexLock lock(&s.mu);
+    s.fn = &fn;
+    s.num_blocks = num_blocks;
+    s.next.store(0, std::memory_order_relaxed);
+    s.open = true;
+    s.spin_job.store(++s.job, std::memory_order_release);
+  }
+  s.wake.SignalAll();
+  for (int64_t b = s.next.fetch_add(1); b < num_blocks; b = s.next.fetch_add(1)) fn(b);
+  // Every block is taken; wait for the workers still running one (a worker that has not joined
+  // by the time the job closes runs nothing of it).
+  SpinUntil([&] { return s.spin_busy.load(std::memory_order_acquire) == 0; });
+  MutexLock lock(&s.mu);
+  while (s.busy > 0) s.idle.Wait(&s.mu);
+  s.open = false;
+}
+
+// --- Batch loss and gradient ---------------------------------------------------------------
+
 template <typename T>
 T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params,
                        const Lists& item_buckets, const Lists& histories,
                        absl::Span<const float> log_q, const LossConfig& config,
-                       const BatchInput& batch, T* grad, int num_threads) {
+                       const BatchInput& batch, T* grad, WorkerPool& pool,
+                       absl::FunctionRef<void(int64_t, int64_t)> finalize) {
   const NetView<T> net = NetView<T>::FromFlat(layout, params);
   std::vector<Mat<T>> item_wt, user_wt;
   for (const auto& w : net.item_w) item_wt.push_back(w.transpose());
@@ -218,6 +335,7 @@ T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params
   const absl::Span<const Example> ex = batch.examples;
   const int64_t rows = static_cast<int64_t>(ex.size());
   const int de = shape.embedding_dim;
+  const int d = shape.dim;
   const int64_t chunks = NumChunks(rows);
   const T inv_temp = T(1.0 / config.temperature);
   auto user_keep = [&](int64_t r) { return batch.user_id_keep.empty() ? T(1) : T(batch.user_id_keep[r]); };
@@ -240,38 +358,101 @@ T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params
     return n;
   };
 
-  // Phase 1: both towers forward, per chunk.
+  // The embedding tables' gradients are scattered by tasks that own disjoint destinations: the
+  // rows of each table cut into kParts ranges. Each chunk lists its examples' contributions
+  // (destination row, source example, scale) sorted by destination range, in example order
+  // within a range; the task of a range applies the chunks' lists in chunk order, so every row
+  // receives its contributions in example order whatever the number of threads.
+  constexpr int64_t kParts = 8;
+  constexpr int kTables = 4;  // item_id, feature, hist, user_id
+  const int tables[kTables] = {layout.item_id, layout.feature, layout.hist, layout.user_id};
+  struct Contribution {
+    int32_t row;      // destination row of the table
+    int32_t example;  // source row of gi / gu
+    T scale;
+  };
+  struct ChunkContributions {
+    std::vector<Contribution> sorted;
+    std::vector<int64_t> begin;  // kTables * kParts + 1 offsets into sorted
+  };
+  std::vector<ChunkContributions> contributions(chunks);
+  // The part p of a row: BlockBegin(n, kParts, p) <= row < BlockBegin(n, kParts, p + 1), by
+  // comparisons with the part boundaries (a division per contribution showed in the profile).
+  int64_t part_begin[kTables][kParts];
+  for (int table = 0; table < kTables; ++table) {
+    for (int64_t p = 0; p < kParts; ++p) {
+      part_begin[table][p] = BlockBegin(layout.tensors[tables[table]].rows, kParts, p);
+    }
+  }
+  auto list_of = [&](int table, int64_t row) {
+    int64_t p = 0;
+    for (int64_t k = 1; k < kParts; ++k) p += row >= part_begin[table][k];
+    return table * kParts + p;
+  };
+
+  // Phase 1: both towers forward, per chunk; the chunk's contribution lists.
   std::vector<TowerCache<T>> item_cache(chunks), user_cache(chunks);
-  ParallelForBlocks(chunks, num_threads, [&](int64_t c) {
+  Mat<T> q(rows, d), v(rows, d), vt(d, rows);  // tower outputs of all rows
+  pool.Run(chunks, [&](int64_t c) {
     const int64_t r0 = BlockBegin(rows, chunks, c), r1 = BlockBegin(rows, chunks, c + 1);
     Mat<T> xi = Mat<T>::Zero(r1 - r0, 2 * de), xu = Mat<T>::Zero(r1 - r0, 2 * de);
+    std::vector<std::pair<int64_t, Contribution>> raw;  // (list, contribution), example order
+    raw.reserve(keep_offset[r1] - keep_offset[r0] + (r1 - r0) * 8);
     for (int64_t r = r0; r < r1; ++r) {
       const Example& e = ex[r];
-      xi.row(r - r0).head(de) = item_keep(r) * net.item_id.row(e.item);
+      const int32_t er = static_cast<int32_t>(r);
+      T* xir = xi.row(r - r0).data();
+      const T ik = item_keep(r);
+      const T* id = net.item_id.row(e.item).data();
+      for (int k = 0; k < de; ++k) xir[k] = ik * id[k];
+      raw.push_back({list_of(0, e.item), {static_cast<int32_t>(e.item), er, ik}});
       const absl::Span<const int32_t> buckets = item_buckets.Row(e.item);
-      for (int32_t bkt : buckets) xi.row(r - r0).tail(de) += net.feature.row(bkt);
-      if (!buckets.empty()) xi.row(r - r0).tail(de) /= T(buckets.size());
-      auto pooled = xu.row(r - r0).head(de);
-      if (const int64_t n = for_pooled(r, [&](int32_t j) { pooled += net.hist.row(j); }); n > 0) {
-        pooled /= T(n);
+      for (int32_t bkt : buckets) {
+        const T* f = net.feature.row(bkt).data();
+        for (int k = 0; k < de; ++k) xir[de + k] += f[k];
+        raw.push_back({list_of(1, bkt), {bkt, er, T(1) / T(buckets.size())}});
       }
-      xu.row(r - r0).tail(de) = user_keep(r) * net.user_id.row(e.user);
+      if (!buckets.empty()) {
+        for (int k = 0; k < de; ++k) xir[de + k] /= T(buckets.size());
+      }
+      T* xur = xu.row(r - r0).data();
+      const size_t first = raw.size();
+      const int64_t n = for_pooled(r, [&](int32_t j) {
+        const T* h = net.hist.row(j).data();
+        for (int k = 0; k < de; ++k) xur[k] += h[k];
+        raw.push_back({list_of(2, j), {j, er, T(0)}});
+      });
+      if (n > 0) {
+        for (int k = 0; k < de; ++k) xur[k] /= T(n);
+        for (size_t k = first; k < raw.size(); ++k) raw[k].second.scale = T(1) / T(n);
+      }
+      const T uk = user_keep(r);
+      const T* uid = net.user_id.row(e.user).data();
+      for (int k = 0; k < de; ++k) xur[de + k] = uk * uid[k];
+      raw.push_back({list_of(3, e.user), {static_cast<int32_t>(e.user), er, uk}});
     }
+    ChunkContributions& cc = contributions[c];
+    cc.begin.assign(kTables * kParts + 1, 0);
+    for (const auto& [list, k] : raw) ++cc.begin[list + 1];
+    for (int64_t l = 0; l < kTables * kParts; ++l) cc.begin[l + 1] += cc.begin[l];
+    std::vector<int64_t> fill(cc.begin.begin(), cc.begin.end() - 1);
+    cc.sorted.resize(raw.size());
+    for (const auto& [list, k] : raw) cc.sorted[fill[list]++] = k;
+
     TowerForward(item_tower, std::move(xi), config.normalize, item_cache[c]);
     TowerForward(user_tower, std::move(xu), config.normalize, user_cache[c]);
+    v.middleRows(r0, r1 - r0) = item_cache[c].out;
+    vt.middleCols(r0, r1 - r0) = item_cache[c].out.transpose();
+    q.middleRows(r0, r1 - r0) = user_cache[c].out;
   });
-  Mat<T> v(rows, shape.dim);
-  for (int64_t c = 0; c < chunks; ++c) {
-    v.middleRows(BlockBegin(rows, chunks, c), item_cache[c].out.rows()) = item_cache[c].out;
-  }
-  const Mat<T> vt = v.transpose();
 
-  // Phase 2: logits, softmax and the gradients of the tower outputs, per chunk of users.
+  // Phase 2: logits, softmax and the gradients of the user tower outputs, per chunk of users.
   // Columns holding another copy of row r's item are masked: group rows by item once.
+  std::vector<uint64_t> keyed(rows);  // (item, row): sorting them groups rows by item, stably
+  for (int64_t r = 0; r < rows; ++r) keyed[r] = uint64_t{ex[r].item} << 32 | uint64_t(r);
+  std::sort(keyed.begin(), keyed.end());
   std::vector<int64_t> by_item(rows);
-  for (int64_t r = 0; r < rows; ++r) by_item[r] = r;
-  std::stable_sort(by_item.begin(), by_item.end(),
-                   [&](int64_t a, int64_t b) { return ex[a].item < ex[b].item; });
+  for (int64_t k = 0; k < rows; ++k) by_item[k] = static_cast<int64_t>(keyed[k] & 0xFFFFFFFFu);
   std::vector<int64_t> group_begin(rows), group_end(rows);  // range of by_item holding r's item
   for (int64_t g = 0; g < rows;) {
     int64_t h = g;
@@ -284,16 +465,17 @@ T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params
   }
   Eigen::Array<T, 1, Eigen::Dynamic> logq_term(rows);
   for (int64_t j = 0; j < rows; ++j) logq_term(j) = T(config.logq_weight) * T(log_q[ex[j].item]);
+  // dlogits(b, j) = ∂loss/∂s_bj / temperature: the gradient with respect to <q_b, v_j>.
+  Mat<T> dlogits(rows, rows);
   std::vector<T> chunk_loss(chunks, T(0));
-  std::vector<Mat<T>> dq(chunks), dv_part(chunks);
-  ParallelForBlocks(chunks, num_threads, [&](int64_t c) {
+  std::vector<Mat<T>> dq(chunks);
+  pool.Run(chunks, [&](int64_t c) {
     const int64_t r0 = BlockBegin(rows, chunks, c), r1 = BlockBegin(rows, chunks, c + 1);
-    const Mat<T>& q = user_cache[c].out;
-    Mat<T> s;
-    Product<T>(q, vt, s);
+    T* s = dlogits.data() + r0 * rows;
+    Gemm<T>(r1 - r0, rows, d, q.data() + r0 * d, d, vt.data(), rows, s, rows, false);
     T loss = T(0);
     for (int64_t r = r0; r < r1; ++r) {
-      auto row = s.row(r - r0).array();
+      Eigen::Map<Eigen::Array<T, 1, Eigen::Dynamic>> row(s + (r - r0) * rows, rows);
       row = row * inv_temp - logq_term;
       for (int64_t k = group_begin[r]; k < group_end[r]; ++k) {
         if (by_item[k] != r) row(by_item[k]) = -std::numeric_limits<T>::infinity();
@@ -302,73 +484,35 @@ T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params
       const T target = row(r);
       const T sum = ExpShiftedSumOf<T>(rows, max, row.data());  // masked columns give 0
       loss += std::log(sum) + max - target;  // log Σ_j exp(s_rj) − s_rr
-      row /= sum * T(rows);
-      row(r) -= T(1) / T(rows);
+      row *= inv_temp / (sum * T(rows));
+      row(r) -= inv_temp / T(rows);
     }
     chunk_loss[c] = loss;
-    Product<T>(s, v, dq[c]);
-    dq[c] *= inv_temp;
-    dv_part[c].resize(rows, q.cols());
-    GemmTransA<T>(rows, q.cols(), s.rows(), s.data(), q.data(), dv_part[c].data(), false);
-    dv_part[c] *= inv_temp;
+    dq[c].resize(r1 - r0, d);
+    Gemm<T>(r1 - r0, d, rows, s, rows, v.data(), d, dq[c].data(), d, false);
   });
-  Mat<T> dv = dv_part[0];
-  for (int64_t c = 1; c < chunks; ++c) dv += dv_part[c];
 
-  // Phase 3: backward through both towers, per chunk; weight gradients per chunk.
+  // Phase 3: backward through both towers, per chunk; weight gradients per chunk. The item
+  // tower's output gradient for the chunk's rows j is Σ_b dlogits(b, j) q_b over all rows b.
   std::vector<std::vector<Mat<T>>> diw(chunks), dib(chunks), duw(chunks), dub(chunks);
-  std::vector<Mat<T>> dxi(chunks), dxu(chunks);
-  ParallelForBlocks(chunks, num_threads, [&](int64_t c) {
+  Mat<T> gi(rows, 2 * de), gu(rows, 2 * de);  // input gradients of both towers, all rows
+  pool.Run(chunks, [&](int64_t c) {
     const int64_t r0 = BlockBegin(rows, chunks, c), r1 = BlockBegin(rows, chunks, c + 1);
+    Mat<T> dv(r1 - r0, d);
+    GemmTransA<T>(r1 - r0, d, rows, dlogits.data() + r0, rows, q.data(), d, dv.data(), d, false);
     diw[c] = ZerosLike<T>(net.item_w);
     dib[c] = ZerosLike<T>(net.item_b);
     duw[c] = ZerosLike<T>(net.user_w);
     dub[c] = ZerosLike<T>(net.user_b);
-    dxi[c] = TowerBackward(item_tower, item_cache[c], Mat<T>(dv.middleRows(r0, r1 - r0)),
-                           config.normalize, diw[c], dib[c]);
-    dxu[c] = TowerBackward(user_tower, user_cache[c], std::move(dq[c]), config.normalize, duw[c],
-                           dub[c]);
+    gi.middleRows(r0, r1 - r0) =
+        TowerBackward(item_tower, item_cache[c], std::move(dv), config.normalize, diw[c], dib[c]);
+    gu.middleRows(r0, r1 - r0) = TowerBackward(user_tower, user_cache[c], std::move(dq[c]),
+                                               config.normalize, duw[c], dub[c]);
   });
 
-  // Phase 4: combine in chunk and example order. Tasks own disjoint destinations (a weight
-  // tensor, or a range of rows of one embedding table) and apply their contributions in example
-  // order, so the sums do not depend on the thread count. The contributions to each row range
-  // are listed first (one serial pass over the batch).
-  Mat<T> gi(rows, 2 * de), gu(rows, 2 * de);  // input gradients of both towers, all rows
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t r0 = BlockBegin(rows, chunks, c);
-    gi.middleRows(r0, dxi[c].rows()) = dxi[c];
-    gu.middleRows(r0, dxu[c].rows()) = dxu[c];
-  }
-  constexpr int64_t kParts = 8;
-  struct Contribution {
-    int32_t row;      // destination row of the table
-    int32_t example;  // source row of gi / gu
-    T scale;
-  };
-  // Tables in order: item_id, feature, hist, user_id.
-  const int tables[4] = {layout.item_id, layout.feature, layout.hist, layout.user_id};
-  std::vector<std::vector<Contribution>> lists(4 * kParts);
-  auto part_of = [&](int table, int64_t row) {
-    const int64_t n = layout.tensors[tables[table]].rows;
-    // The part p with BlockBegin(n, kParts, p) <= row < BlockBegin(n, kParts, p + 1).
-    int64_t p = row * kParts / std::max<int64_t>(n, 1);
-    while (p + 1 < kParts && BlockBegin(n, kParts, p + 1) <= row) ++p;
-    while (p > 0 && BlockBegin(n, kParts, p) > row) --p;
-    return table * kParts + p;
-  };
-  std::vector<int32_t> pooled;
-  for (int64_t r = 0; r < rows; ++r) {
-    const Example& e = ex[r];
-    const int32_t er = static_cast<int32_t>(r);
-    lists[part_of(0, e.item)].push_back({static_cast<int32_t>(e.item), er, item_keep(r)});
-    const absl::Span<const int32_t> buckets = item_buckets.Row(e.item);
-    for (int32_t bkt : buckets) lists[part_of(1, bkt)].push_back({bkt, er, T(1) / T(buckets.size())});
-    pooled.clear();
-    for_pooled(r, [&](int32_t j) { pooled.push_back(j); });
-    for (int32_t j : pooled) lists[part_of(2, j)].push_back({j, er, T(1) / T(pooled.size())});
-    lists[part_of(3, e.user)].push_back({static_cast<int32_t>(e.user), er, user_keep(r)});
-  }
+  // Phase 4: combine in chunk and example order, one task per destination (a weight tensor, or
+  // a row range of one embedding table), each finalising its range when done. The hist ranges,
+  // which take most contributions, go first.
   struct DenseGrad {
     int tensor;
     std::vector<const Mat<T>*> chunks;  // the tensor's gradient from each chunk
@@ -379,29 +523,39 @@ T BatchLossAndGradient(const Layout& layout, const Shape& shape, const T* params
         {layout.item_w[l], &diw}, {layout.item_b[l], &dib}, {layout.user_w[l], &duw},
         {layout.user_b[l], &dub}};
     for (const auto& [tensor, per_chunk] : parts) {
-      DenseGrad d{tensor, {}};
-      for (int64_t c = 0; c < chunks; ++c) d.chunks.push_back(&(*per_chunk)[c][l]);
-      dense.push_back(std::move(d));
+      DenseGrad g{tensor, {}};
+      for (int64_t c = 0; c < chunks; ++c) g.chunks.push_back(&(*per_chunk)[c][l]);
+      dense.push_back(std::move(g));
     }
   }
-  ParallelForBlocks(4 * kParts + static_cast<int64_t>(dense.size()), num_threads, [&](int64_t task) {
-    if (task >= 4 * kParts) {
-      const DenseGrad& d = dense[task - 4 * kParts];
-      const Layout::Tensor& t = layout.tensors[d.tensor];
+  constexpr int kTableOrder[kTables] = {2, 3, 0, 1};  // hist, user_id, item_id, feature
+  pool.Run(kTables * kParts + static_cast<int64_t>(dense.size()), [&](int64_t task) {
+    if (task >= kTables * kParts) {
+      const DenseGrad& g = dense[task - kTables * kParts];
+      const Layout::Tensor& t = layout.tensors[g.tensor];
       Eigen::Map<Mat<T>> out(grad + t.offset, t.rows, t.cols);
-      for (const Mat<T>* g : d.chunks) out += *g;
+      for (const Mat<T>* part : g.chunks) out += *part;
+      finalize(t.offset, t.offset + t.rows * t.cols);
       return;
     }
-    const int table = static_cast<int>(task / kParts);
+    const int table = kTableOrder[task / kParts];
+    const int64_t part = task % kParts, list = table * kParts + part;
     const Layout::Tensor& t = layout.tensors[tables[table]];
     // item_id and feature rows take the item tower's input gradient (first / second half),
     // hist and user_id rows the user tower's.
     const Mat<T>& source = table < 2 ? gi : gu;
     const int64_t col = (table == 1 || table == 3) ? de : 0;
-    for (const Contribution& k : lists[task]) {
-      Eigen::Map<Vec<T>>(grad + t.offset + int64_t{k.row} * t.cols, t.cols) +=
-          k.scale * source.row(k.example).segment(col, de).transpose();
+    for (const ChunkContributions& cc : contributions) {
+      for (int64_t i = cc.begin[list]; i < cc.begin[list + 1]; ++i) {
+        const Contribution& k = cc.sorted[i];
+        T* dst = grad + t.offset + int64_t{k.row} * t.cols;
+        const T* src = source.row(k.example).data() + col;
+        for (int j = 0; j < de; ++j) dst[j] += k.scale * src[j];
+      }
     }
+    const int64_t begin = t.offset + BlockBegin(t.rows, kParts, part) * t.cols;
+    const int64_t end = t.offset + BlockBegin(t.rows, kParts, part + 1) * t.cols;
+    if (begin < end) finalize(begin, end);
   });
   T loss = T(0);
   for (int64_t c = 0; c < chunks; ++c) loss += chunk_loss[c];
@@ -412,10 +566,12 @@ template struct NetView<float>;
 template struct NetView<double>;
 template float BatchLossAndGradient<float>(const Layout&, const Shape&, const float*, const Lists&,
                                            const Lists&, absl::Span<const float>,
-                                           const LossConfig&, const BatchInput&, float*, int);
+                                           const LossConfig&, const BatchInput&, float*,
+                                           WorkerPool&, absl::FunctionRef<void(int64_t, int64_t)>);
 template double BatchLossAndGradient<double>(const Layout&, const Shape&, const double*,
                                              const Lists&, const Lists&, absl::Span<const float>,
-                                             const LossConfig&, const BatchInput&, double*, int);
+                                             const LossConfig&, const BatchInput&, double*,
+                                             WorkerPool&, absl::FunctionRef<void(int64_t, int64_t)>);
 
 namespace {
 
