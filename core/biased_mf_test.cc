@@ -1,7 +1,13 @@
 #include "core/biased_mf.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <map>
+#include <string>
+#include <vector>
 
+#include "Eigen/Cholesky"
 #include "core/random.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -9,14 +15,16 @@
 namespace recd {
 namespace {
 
-// Ratings from a planted model r = 3.5 + b_u + b_i + p_uᵀq_i (rank 3) plus noise, clipped to
-// [1, 5], on a random half of the pairs; the other half is returned as `test`.
+// Ratings from a planted model r = 3.5 + b_u + b_i + p_uᵀq_i (rank 3) plus Gaussian noise of
+// standard deviation `noise`, clipped to [1, 5], on a `density` share of the pairs; 80% of them
+// train, the other 20% are returned as `test`.
 struct Planted {
   TrainingData train;
   std::vector<Interaction> test;
 };
 
-Planted PlantedRatings(uint64_t seed, uint32_t users, uint32_t items, double density) {
+Planted PlantedRatings(uint64_t seed, uint32_t users, uint32_t items, double density,
+                       double noise = 0.1) {
   PortableRng rng(seed);
   Eigen::MatrixXd p(users, 3), q(items, 3);
   Eigen::VectorXd bu(users), bi(items);
@@ -40,7 +48,7 @@ Planted PlantedRatings(uint64_t seed, uint32_t users, uint32_t items, double den
       x.item = i;
       x.event = EventType::kRating;
       x.has_value = true;
-      const double r = 3.5 + bu(u) + bi(i) + p.row(u).dot(q.row(i)) + 0.1 * rng.Normal();
+      const double r = 3.5 + bu(u) + bi(i) + p.row(u).dot(q.row(i)) + noise * rng.Normal();
       x.value = static_cast<float>(std::clamp(r, 1.0, 5.0));
       x.timestamp_ms = ++t;
       (rng.Bernoulli(0.8) ? out.train.interactions : out.test).push_back(x);
@@ -170,6 +178,214 @@ TEST(BiasedMfTest, LatestRatingOfAPairCountsAndUnknownsFallBack) {
   auto model = CreateModel(std::make_shared<const ModelData>(*data));
   ASSERT_TRUE(model.ok());
   EXPECT_EQ((*model)->FoldInUser({}).size(), 0);
+}
+
+// --- mcmc (Bayesian PMF by Gibbs sampling) ---------------------------------------------------
+
+// RMSE of μ + b_u + b_i with ridge-fitted biases (λ = 5, ten alternating passes): what a model
+// with no latent factors achieves.
+double BiasBaselineRmse(const Planted& planted) {
+  const TrainingData& d = planted.train;
+  double mean = 0;
+  for (const Interaction& x : d.interactions) mean += x.value;
+  mean /= d.interactions.size();
+  std::vector<double> bu(d.num_users, 0.0), bi(d.num_items, 0.0);
+  for (int pass = 0; pass < 10; ++pass) {
+    std::vector<double> su(d.num_users, 0.0), nu(d.num_users, 5.0);
+    for (const Interaction& x : d.interactions) {
+      su[x.user] += x.value - mean - bi[x.item];
+      nu[x.user] += 1;
+    }
+    for (uint32_t u = 0; u < d.num_users; ++u) bu[u] = su[u] / nu[u];
+    std::vector<double> si(d.num_items, 0.0), ni(d.num_items, 5.0);
+    for (const Interaction& x : d.interactions) {
+      si[x.item] += x.value - mean - bu[x.user];
+      ni[x.item] += 1;
+    }
+    for (uint32_t i = 0; i < d.num_items; ++i) bi[i] = si[i] / ni[i];
+  }
+  double sq = 0;
+  for (const Interaction& x : planted.test) {
+    const double e = std::clamp(mean + bu[x.user] + bi[x.item], 1.0, 5.0) - x.value;
+    sq += e * e;
+  }
+  return std::sqrt(sq / planted.test.size());
+}
+
+// Noisy (σ = 0.5), sparse ratings: where averaging over the posterior pays.
+Planted NoisyPlanted() { return PlantedRatings(13, 200, 160, 0.25, 0.5); }
+
+const std::map<std::string, std::string> kMcmcParams = {
+    {"solver", "mcmc"}, {"factors", "5"}, {"samples", "60"}, {"burn_in", "10"}};
+
+TEST(BiasedMfMcmcTest, BeatsTheBiasBaselineAndAls) {
+  const Planted planted = NoisyPlanted();
+  TrainOptions options;
+  options.num_threads = 2;
+  auto mcmc = TrainModel({"mf", "biased_mf", kMcmcParams}, planted.train, options);
+  ASSERT_TRUE(mcmc.ok()) << mcmc.status();
+  auto als = TrainModel({"mf", "biased_mf", {{"solver", "als"}, {"factors", "5"}}},
+                        planted.train, options);
+  ASSERT_TRUE(als.ok()) << als.status();
+  const double baseline = BiasBaselineRmse(planted);
+  const double mcmc_rmse = TestRmse(*mcmc, planted.test);
+  const double als_rmse = TestRmse(*als, planted.test);
+  // The planted factors carry as much variance as the noise: a model that finds them is far
+  // below the baseline, and nothing can go below the noise (0.5, a little less after clipping).
+  EXPECT_LT(mcmc_rmse, 0.8 * baseline) << "baseline " << baseline;
+  EXPECT_LE(mcmc_rmse, als_rmse) << "baseline " << baseline;
+  EXPECT_GT(mcmc_rmse, 0.4);
+  EXPECT_EQ(mcmc->meta.metrics.at("samples_averaged"), 50);
+  EXPECT_EQ(mcmc->meta.metrics.at("noise_precision"), 2.0);  // fixed by default
+  EXPECT_EQ(mcmc->meta.metrics.count("objective"), 0u);
+  EXPECT_LT(mcmc->meta.metrics.at("train_rmse"), mcmc_rmse);
+  // The stored layout is the other solvers': [p_u, 1] users, [q_i, b_i] items, 5 + 1 columns.
+  EXPECT_EQ(mcmc->item_factors.cols(), 6);
+  EXPECT_EQ(mcmc->user_factors(0, 5), 1.0f);
+}
+
+TEST(BiasedMfMcmcTest, SampledNoisePrecisionFindsTheNoiseLevel) {
+  const Planted planted = NoisyPlanted();
+  std::map<std::string, std::string> params = kMcmcParams;
+  params["noise_precision"] = "0";
+  auto data = TrainModel({"mf", "biased_mf", params}, planted.train, {});
+  ASSERT_TRUE(data.ok()) << data.status();
+  // True precision 1 / 0.5² = 4 (a little more after clipping to [1, 5]); the chain's posterior
+  // mean of α sits near the inverse of its own training error.
+  const double alpha = data->meta.metrics.at("noise_precision");
+  EXPECT_GT(alpha, 3.0);
+  EXPECT_LT(alpha, 8.0);
+  EXPECT_LT(TestRmse(*data, planted.test), 0.8 * BiasBaselineRmse(planted));
+}
+
+TEST(BiasedMfMcmcTest, BitIdenticalForAnyThreadCount) {
+  const Planted planted = PlantedRatings(5, 300, 90, 0.3, 0.3);  // 300 users: 4 row blocks
+  std::map<std::string, std::string> params = {{"solver", "mcmc"}, {"factors", "4"},
+                                               {"samples", "12"}, {"burn_in", "3"},
+                                               {"noise_precision", "0"}};
+  TrainOptions one, two, four;
+  two.num_threads = 2;
+  four.num_threads = 4;
+  auto a = TrainModel({"mf", "biased_mf", params}, planted.train, one);
+  auto b = TrainModel({"mf", "biased_mf", params}, planted.train, two);
+  auto c = TrainModel({"mf", "biased_mf", params}, planted.train, four);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  for (const ModelData* other : {&*b, &*c}) {
+    EXPECT_EQ(a->item_factors, other->item_factors);
+    EXPECT_EQ(a->user_factors, other->user_factors);
+    EXPECT_EQ(a->tensors, other->tensors);
+    EXPECT_EQ(a->meta.metrics, other->meta.metrics);
+  }
+  TrainOptions seeded = one;
+  seeded.seed = 43;
+  auto d = TrainModel({"mf", "biased_mf", params}, planted.train, seeded);
+  ASSERT_TRUE(d.ok());
+  EXPECT_NE(a->item_factors, d->item_factors);
+}
+
+TEST(BiasedMfMcmcTest, FoldInIsThePosteriorMeanUnderTheLearnedPrior) {
+  const Planted planted = NoisyPlanted();
+  auto data = TrainModel({"mf", "biased_mf", kMcmcParams}, planted.train, {});
+  ASSERT_TRUE(data.ok()) << data.status();
+  // Through CreateModel from a copy, as a loaded version is built.
+  auto model = CreateModel(std::make_shared<const ModelData>(*data));
+  ASSERT_TRUE(model.ok()) << model.status();
+  const EmbeddingMatrix& items = data->item_factors;
+  const int k1 = 6;
+  const Eigen::MatrixXd precision = data->tensors.at("fold_in_prior_precision").cast<double>();
+  const Eigen::VectorXd prior_mean =
+      data->tensors.at("fold_in_prior_mean").row(0).transpose().cast<double>();
+  const double alpha = data->tensors.at("fold_in_noise_precision")(0, 0);
+  const double mu = data->tensors.at("global_mean")(0, 0);
+  ASSERT_EQ(precision.rows(), k1);
+  EXPECT_EQ(alpha, 2.0f);
+  for (UserIndex u : {0u, 17u, 199u}) {
+    const std::vector<HistoryEntry> history = HistoryOf(planted.train, u);
+    Eigen::MatrixXd a = precision;
+    Eigen::VectorXd b = precision * prior_mean;
+    for (const HistoryEntry& h : history) {
+      Eigen::VectorXd x(k1);
+      x.head(k1 - 1) = items.row(h.item).head(k1 - 1).transpose().cast<double>();
+      x(k1 - 1) = 1.0;
+      a += alpha * x * x.transpose();
+      b += alpha * x * (h.value - mu - items(h.item, k1 - 1));
+    }
+    const Eigen::VectorXd expected = a.ldlt().solve(b);
+    const EmbeddingVector folded = (*model)->FoldInUser(history);
+    ASSERT_EQ(folded.size(), k1);
+    EXPECT_EQ(folded(k1 - 1), 1.0f);
+    for (int f = 0; f + 1 < k1; ++f) EXPECT_NEAR(folded(f), expected(f), 1e-4) << u << " " << f;
+    // Not the trained row (that is the chain's posterior mean), but close to it.
+    const EmbeddingVector trained = (*model)->UserEmbedding(u);
+    EXPECT_NE(folded, trained);
+    EXPECT_GT(folded.head(k1 - 1).normalized().dot(trained.head(k1 - 1).normalized()), 0.98) << u;
+  }
+  EXPECT_EQ((*model)->FoldInUser({}).size(), 0);
+}
+
+TEST(BiasedMfMcmcTest, LoadRejectsMissingOrBadFoldInTensors) {
+  const Planted planted = PlantedRatings(3, 60, 50, 0.5);
+  std::map<std::string, std::string> params = kMcmcParams;
+  params["samples"] = "5";
+  params["burn_in"] = "1";
+  auto data = TrainModel({"mf", "biased_mf", params}, planted.train, {});
+  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_TRUE(CreateModel(std::make_shared<const ModelData>(*data)).ok());
+  for (const char* name :
+       {"fold_in_prior_mean", "fold_in_prior_precision", "fold_in_noise_precision"}) {
+    ModelData broken = *data;
+    broken.tensors.erase(name);
+    auto model = CreateModel(std::make_shared<const ModelData>(std::move(broken)));
+    EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_THAT(model.status().message(), ::testing::HasSubstr(name));
+  }
+  ModelData indefinite = *data;
+  indefinite.tensors["fold_in_prior_precision"] = -indefinite.tensors["fold_in_prior_precision"];
+  auto model = CreateModel(std::make_shared<const ModelData>(std::move(indefinite)));
+  EXPECT_THAT(model.status().message(), ::testing::HasSubstr("positive definite"));
+}
+
+TEST(BiasedMfMcmcTest, BadParamsNameTheKeyAndTheRange) {
+  const Planted planted = PlantedRatings(3, 30, 20, 0.5);
+  struct Case {
+    std::map<std::string, std::string> params;
+    std::vector<std::string> expected;
+  };
+  const std::vector<Case> cases = {
+      {{{"solver", "mcmc"}, {"samples", "0"}}, {"'samples'", "[1, 100000]"}},
+      {{{"solver", "mcmc"}, {"burn_in", "-1"}}, {"'burn_in'", "[0, 99999]"}},
+      {{{"solver", "mcmc"}, {"samples", "20"}, {"burn_in", "20"}},
+       {"'burn_in' (20)", "'samples' (20)"}},
+      {{{"solver", "mcmc"}, {"noise_precision", "-0.5"}}, {"'noise_precision'", "[0, 10000]"}},
+      {{{"solver", "mcmc"}, {"prior_beta", "0"}}, {"'prior_beta'", "[1e-06, 1e+06]"}},
+      {{{"solver", "mcmc"}, {"prior_scale", "nan"}}, {"'prior_scale'"}},
+      {{{"solver", "gibbs"}}, {"'solver'", "als, sgd, mcmc"}},
+  };
+  for (const Case& c : cases) {
+    auto data = TrainModel({"mf", "biased_mf", c.params}, planted.train, {});
+    EXPECT_EQ(data.status().code(), absl::StatusCode::kInvalidArgument);
+    for (const std::string& e : c.expected) {
+      EXPECT_THAT(data.status().message(), ::testing::HasSubstr(e));
+    }
+  }
+}
+
+TEST(BiasedMfMcmcTest, CancelledAndProgress) {
+  const Planted planted = PlantedRatings(3, 60, 50, 0.5);
+  std::atomic<bool> cancel{true};
+  TrainOptions options;
+  options.cancel = &cancel;
+  auto cancelled = TrainModel({"mf", "biased_mf", kMcmcParams}, planted.train, options);
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled);
+
+  cancel = false;
+  std::vector<double> progress;
+  options.progress = [&](double f) { progress.push_back(f); };
+  auto data = TrainModel({"mf", "biased_mf", kMcmcParams}, planted.train, options);
+  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_GE(progress.size(), 60u);
+  EXPECT_TRUE(std::is_sorted(progress.begin(), progress.end()));
+  EXPECT_EQ(progress.back(), 1.0);
 }
 
 }  // namespace

@@ -38,7 +38,7 @@ Eigen::MatrixXd SampleWishart(PortableRng& rng, const Eigen::MatrixXd& scale_fac
     for (Eigen::Index j = 0; j < i; ++j) a(i, j) = rng.Normal();
   }
   const Eigen::MatrixXd m = scale_factor * a.triangularView<Eigen::Lower>();
-  // M Mᵀ through a rank update, so the result is symmetric to the bit (a plain product need not be).
+  // M Mᵀ by a rank update, so the result is symmetric to the bit (a plain product need not be).
   Eigen::MatrixXd lower = Eigen::MatrixXd::Zero(k, k);
   lower.selfadjointView<Eigen::Lower>().rankUpdate(m);
   return lower.selfadjointView<Eigen::Lower>();
