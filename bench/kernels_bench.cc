@@ -62,7 +62,7 @@ void BM_Int8DotFilter(benchmark::State& state, IsaLevel level) {
   const KernelTable& t = KernelsFor(level);
   for (auto _ : state) {
     benchmark::DoNotOptimize(t.int8_dot_filter(codes.data(), scales.data(), kRows, stride,
-                                               qcodes.data(), 0.01f, 1e30f, scores.data(),
+                                               qcodes.data(), 0.01f, 0.0f, 1e30f, scores.data(),
                                                rows.data()));
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kRows * (stride + 4)));

@@ -13,21 +13,28 @@
 //
 // Exact mode. Write x^_i for the decoded row (row_scale_i * col_scale_j * code_ij, a real
 // number), e_i = x_i - x^_i, f_j = q_j * col_scale_j, g the query codes with scale t, and
-// a_i = row_scale_i * t * <g, code_i> the int8 score. Then, in real arithmetic,
-//   q.x_i - a_i = q.e_i + row_scale_i * <f - t g, code_i>
-//   |q.x_i - a_i| <= |q| |e_i| + |f - t g| * row_scale_i |code_i|          (Cauchy-Schwarz)
-// The float32 kernel's score s_i differs from q.x_i by at most (d + 2) u |q| |x_i| for any
-// summation order (u = 2^-24), and the computed a_i from the real one by 4 u |a_i|. So with
-//   residual_i  = |e_i| + (d + 2) u |x_i|         (per item, rounded up, stored)
-//   code_norm_i = row_scale_i |code_i|             (per item, rounded up, stored)
-//   b_i = |q| residual_i + |f - t g| code_norm_i + 4 u |a_i|     (double, with margin)
-// every item satisfies a_i - b_i <= s_i <= a_i + b_i. The scan keeps the k best lower bounds;
-// L, the k-th of them, is a lower bound on the k-th best exact score, so an item whose upper
-// bound is below L cannot be in the top k. Those that remain are re-scored with the same
-// float32 kernel the exact scorer uses and ranked by the same order, which makes the answer
-// the exact scorer's. The int8 kernel still filters in SIMD: its threshold is L minus the
-// largest b_i of the catalogue, and the bounds of the few items that pass are checked in scalar
-// code. Any non-finite intermediate (overflowing embeddings) sends the query to the exact scan.
+// a_i = row_scale_i * t * <g, code_i> the int8 score. In real arithmetic
+//   q.x_i = q.x^_i + q.e_i,    q.x^_i = row_scale_i <f, code_i> = a_i + row_scale_i <f - t g, code_i>
+// and the float32 kernel's score s_i differs from q.x_i by at most (d + 2) u |q| |x_i| for any
+// summation order (u = 2^-24). Per item the scorer stores
+//   residual_i  = |e_i| + (d + 2) u |x_i|        (rounded up)
+//   code_norm_i = row_scale_i |code_i|            (rounded up)
+// so that, by Cauchy-Schwarz,
+//   |s_i - q.x^_i| <= |q| residual_i                                   (1)
+//   |s_i - a_i|    <= |q| residual_i + |f - t g| code_norm_i           (2)
+// The scan runs in two steps:
+//   * The int8 kernel filters every row by an upper bound from (2) that scales with the row
+//     scale, (int8 dot + offset) * row_scale_i * t, using the maxima over rows of
+//     residual_i / row_scale_i and |code_i| (rounding errors are proportional to the row scale,
+//     so these maxima are tight for every row, popular or not).
+//   * For the rows that pass (typically a few k), q.x^_i is computed in double from the codes,
+//     and (1) gives lower and upper bounds of s_i without the query's rounding. The scan keeps
+//     the k best lower bounds; L, the k-th of them, is a lower bound on the k-th best exact
+//     score, so a row whose upper bound is below L cannot be in the top k.
+// The remaining candidates are re-scored with the float32 kernel the exact scorer uses and
+// ranked by the same order, which makes the answer the exact scorer's. Every bound carries
+// slack for the float and double arithmetic that computes it; any non-finite intermediate
+// (overflowing embeddings) sends the query to the exact scan.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -90,6 +97,8 @@ class QuantizedScorer final : public ItemScorer {
     std::vector<int8_t> codes;  // stride_ entries, zero padded
     float scale = 1.0f;
     double rounding_norm = 0.0;  // |f - scale * codes|, f_j = q_j * col_scale_j (real)
+    std::vector<double> folded;  // f_j, exact (a product of two floats fits a double)
+    double folded_norm = 0.0;    // |f|
   };
 
   QueryCodes EncodeQuery(absl::Span<const float> query) const {
@@ -103,16 +112,19 @@ class QuantizedScorer final : public ItemScorer {
       qmax = std::max(qmax, std::fabs(folded[j]));
     }
     qc.scale = qmax > 0.0f ? qmax / 127.0f : 1.0f;
-    double sq = 0.0;
+    qc.folded.resize(d);
+    double sq = 0.0, f2 = 0.0;
     for (size_t j = 0; j < d; ++j) {
       qc.codes[j] =
           static_cast<int8_t>(std::clamp(std::lrint(folded[j] / qc.scale), -127L, 127L));
       // The real folded value (a product of two floats is exact in double), not its float.
-      const double r = static_cast<double>(query[j]) * col_scales_[j] -
-                       static_cast<double>(qc.scale) * qc.codes[j];
+      qc.folded[j] = static_cast<double>(query[j]) * col_scales_[j];
+      const double r = qc.folded[j] - static_cast<double>(qc.scale) * qc.codes[j];
       sq += r * r;
+      f2 += qc.folded[j] * qc.folded[j];
     }
     qc.rounding_norm = std::sqrt(sq);
+    qc.folded_norm = std::sqrt(f2);
     return qc;
   }
 
@@ -139,7 +151,7 @@ class QuantizedScorer final : public ItemScorer {
                     [&](size_t first, size_t rows, float threshold, float* out_scores,
                         uint32_t* out_rows) {
                       return scan(codes + first * stride, row_scales + first, rows, stride,
-                                  qcodes, qscale, threshold, out_scores, out_rows);
+                                  qcodes, qscale, 0.0f, threshold, out_scores, out_rows);
                     });
         });
 
@@ -208,8 +220,14 @@ class QuantizedScorer final : public ItemScorer {
       }
       residual_[i] = RoundUp((std::sqrt(e2) + fp * std::sqrt(x2)) * kMargin);
       code_norm_[i] = RoundUp(static_cast<double>(row_scales_[i]) * std::sqrt(c2) * kMargin);
-      max_residual_ = std::max(max_residual_, static_cast<double>(residual_[i]));
-      max_code_norm_ = std::max(max_code_norm_, static_cast<double>(code_norm_[i]));
+      // Relative to the row scale: rounding errors scale with it, so these maxima are close
+      // to every row's own value (unlike the absolute bounds, which popular items dominate).
+      if (row_scales_[i] > 0.0f) {
+        max_residual_per_scale_ = std::max(
+            max_residual_per_scale_,
+            static_cast<double>(residual_[i]) / static_cast<double>(row_scales_[i]) * kMargin);
+      }
+      max_code_length_ = std::max(max_code_length_, std::sqrt(c2) * kMargin);
     }
   }
 
@@ -234,8 +252,10 @@ class QuantizedScorer final : public ItemScorer {
   // Exact mode's per-item bound coefficients (see the top of this file) and their maxima.
   std::vector<float> residual_;   // num_items
   std::vector<float> code_norm_;  // num_items
-  double max_residual_ = 0.0;
-  double max_code_norm_ = 0.0;
+  // max over rows with a non-zero scale of residual_i / row_scale_i, and of |code_i|: so that
+  // row_scale_i * (|q| max_residual_per_scale_ + |f - t g| max_code_length_) bounds (2).
+  double max_residual_per_scale_ = 0.0;
+  double max_code_length_ = 0.0;
   // The plain float32 scan, for queries whose bounds do not come out finite.
   std::unique_ptr<ItemScorer> exact_;
 };
@@ -258,9 +278,18 @@ std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> quer
   for (float x : query) q2 += static_cast<double>(x) * x;
   const double qnorm = std::sqrt(q2) * kMargin;
   const double qrounding = qc.rounding_norm * kMargin;
-  // The largest bound of any item, apart from the 4u|a_i| term added below.
-  const double max_bound = qnorm * max_residual_ + qrounding * max_code_norm_;
-  if (!std::isfinite(max_bound)) return exact_->TopK(query, static_cast<int>(kk), exclude);
+  // The kernel filters by an upper bound: (int8 dot + offset) * row_scale * t, where the offset
+  // (in units of the integer dot) covers bound (2) of every row, so rows that fail it are below
+  // the running L. Slack for the float arithmetic of a_i (4u|a_i| <= 4u 127^2 d row_scale t),
+  // the kernel's own rounding of the sum and products, and the threshold's.
+  const double offset_d =
+      (qnorm * max_residual_per_scale_ + qrounding * max_code_length_) / qc.scale * (1.0 + 1e-6) +
+      16.0 * kUnitRoundoff * 127.0 * 127.0 * static_cast<double>(d);
+  if (!std::isfinite(offset_d) || offset_d > 1e30) {
+    return exact_->TopK(query, static_cast<int>(kk), exclude);
+  }
+  const double double_sum_error = (static_cast<double>(d) + 2.0) * 0x1.0p-53 * qc.folded_norm;
+  const float offset = RoundUp(offset_d);
 
   const int8_t* codes = codes_.data();
   const float* row_scales = row_scales_.data();
@@ -280,28 +309,32 @@ std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> quer
          first += m, block = std::min(kScanBlockRows, 2 * block)) {
       m = std::min(block, range.end - first);
       if (exclude != nullptr && AllExcluded(exclude, first, first + m)) continue;
-      // Kernel threshold: an item at or below it has an upper bound below L (NaN while the
-      // heap has room: every item passes).
+      // Rows whose kernel upper bound is at or below the threshold are below L (NaN while the
+      // heap has room: every row passes).
       const float lower = st.lower.threshold();
       float threshold = lower;
       if (!std::isnan(lower)) {
-        const double t = static_cast<double>(lower) -
-                         (max_bound + 8.0 * kUnitRoundoff * (std::fabs(lower) + max_bound)) *
-                             (1.0 + 1e-6);
+        const double t = static_cast<double>(lower) - 8.0 * kUnitRoundoff * std::fabs(lower);
         threshold = static_cast<float>(t);
-        if (static_cast<double>(threshold) > t) {
+        if (static_cast<double>(threshold) >= t) {
           threshold = std::nextafter(threshold, -std::numeric_limits<float>::infinity());
         }
       }
       const size_t count = scan(codes + first * stride, row_scales + first, m, stride,
-                                qc.codes.data(), qc.scale, threshold, scores, rows);
+                                qc.codes.data(), qc.scale, offset, threshold, scores, rows);
       for (size_t c = 0; c < count; ++c) {
         const size_t item = first + rows[c];
         if (exclude != nullptr && exclude->Test(item)) continue;
-        const double a = scores[c];
-        const double b = (qnorm * residual_[item] + qrounding * code_norm_[item] +
-                          4.0 * kUnitRoundoff * std::fabs(a)) *
-                         kMargin;
+        // For the few rows that pass, the decoded row's score q.x^_i = row_scale_i <f, code_i>
+        // in double, which removes the query's rounding from the bound: |s_i - q.x^_i| <=
+        // |q| residual_i, plus the double sum's own error (d + 2) 2^-53 |f| code_norm_i.
+        const int8_t* code = codes + item * stride;
+        double dot = 0.0;
+        for (size_t j = 0; j < d; ++j) dot += qc.folded[j] * code[j];
+        const double a = dot * static_cast<double>(row_scales[item]);
+        const double b =
+            (qnorm * residual_[item] + double_sum_error * code_norm_[item] + 0x1.0p-52 * std::fabs(a)) *
+            kMargin;
         const double lo = a - b, hi = a + b;
         if (!std::isfinite(lo) || !std::isfinite(hi)) {
           st.overflow = true;

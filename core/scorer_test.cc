@@ -12,7 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "core/demo_data.h"
+#include "core/model.h"
 #include "core/kernels/dispatch.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -443,6 +446,45 @@ TEST_P(QuantizedScorerTest, ExactModeEqualsTheExactScanOnTrainedLikeEmbeddings) 
       }
     }
   }
+}
+
+// A real trained model: PureSVD on the demo generator's data (item norms spread by popularity,
+// many items with zero rows, users whose best scores are small).
+TEST_P(QuantizedScorerTest, ExactModeEqualsTheExactScanOnATrainedPureSvdModel) {
+  DemoDataOptions demo_options;
+  demo_options.num_users = 2000;
+  demo_options.num_items = 6000;
+  demo_options.num_interactions = 60000;
+  demo_options.num_genres = 30;
+  absl::StatusOr<DemoDataset> demo = GenerateDemoData(demo_options);
+  ASSERT_TRUE(demo.ok()) << demo.status();
+  TrainingData data;
+  absl::flat_hash_map<std::string, uint32_t> users, items;
+  for (const ExternalInteraction& e : demo->interactions) {
+    Interaction& x = data.interactions.emplace_back();
+    x.user = users.try_emplace(e.user_id, static_cast<uint32_t>(users.size())).first->second;
+    x.item = items.try_emplace(e.item_id, static_cast<uint32_t>(items.size())).first->second;
+    x.event = e.event;
+    x.has_value = e.has_value;
+    x.value = e.value;
+    x.timestamp_ms = e.timestamp_ms;
+  }
+  data.num_users = static_cast<uint32_t>(users.size());
+  data.num_items = static_cast<uint32_t>(demo->items.size());  // items never seen: zero rows
+  absl::StatusOr<ModelData> model = TrainModel({"pure_svd", "pure_svd", {{"rank", "32"}}}, data, {});
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto item_factors = std::make_shared<EmbeddingMatrix>(model->item_factors);
+  auto exact = MakeScorer(item_factors, ExactOptions());
+  auto quantized = MakeScorer(item_factors, Options(1, true));
+  int checked = 0;
+  for (Eigen::Index u = 0; u < model->user_factors.rows(); u += 7) {
+    const auto q = Row(model->user_factors, u);
+    for (int k : {1, 10, 100}) {
+      ASSERT_EQ(quantized->TopK(q, k, nullptr), exact->TopK(q, k, nullptr)) << "user " << u << " k " << k;
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 250);
 }
 
 TEST_P(QuantizedScorerTest, ExactModeEqualsTheExactScanOnGaussiansAndAwkwardDimensions) {

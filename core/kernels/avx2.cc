@@ -134,11 +134,12 @@ int32_t HsumInt(__m256i a) {
 }
 
 size_t Int8DotFilterAvx2(const int8_t* codes, const float* row_scales, size_t n, size_t stride,
-                         const int8_t* query_codes, float query_scale, float threshold,
-                         float* out_scores, uint32_t* out_rows) {
+                         const int8_t* query_codes, float query_scale, float offset,
+                         float threshold, float* out_scores, uint32_t* out_rows) {
   // Query chunks are reloaded per row group (stride / 32 chunks; they stay in L1).
   const __m256i ones16 = _mm256_set1_epi16(1);
   const __m256 vqs = _mm256_set1_ps(query_scale);
+  const __m256 voff = _mm256_set1_ps(offset);
   const __m256 vthr = _mm256_set1_ps(threshold);
   size_t count = 0;
   size_t i = 0;
@@ -165,7 +166,8 @@ size_t Int8DotFilterAvx2(const int8_t* codes, const float* row_scales, size_t n,
       RECD_INT8_ROW(7, a7);
 #undef RECD_INT8_ROW
     }
-    const __m256 dots = _mm256_cvtepi32_ps(ReduceInt8(a0, a1, a2, a3, a4, a5, a6, a7));
+    const __m256 dots =
+        _mm256_add_ps(_mm256_cvtepi32_ps(ReduceInt8(a0, a1, a2, a3, a4, a5, a6, a7)), voff);
     const __m256 s = _mm256_mul_ps(_mm256_mul_ps(dots, _mm256_loadu_ps(row_scales + i)), vqs);
     const int m = _mm256_movemask_ps(_mm256_cmp_ps(s, vthr, _CMP_NLE_UQ));
     if (m != 0) count = Emit8(s, m, i, out_scores, out_rows, count);
@@ -179,7 +181,7 @@ size_t Int8DotFilterAvx2(const int8_t* codes, const float* row_scales, size_t n,
           acc, ChunkDot(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r + j)),
                         _mm256_abs_epi8(q), q, ones16));
     }
-    const float s = static_cast<float>(HsumInt(acc)) * row_scales[i] * query_scale;
+    const float s = (static_cast<float>(HsumInt(acc)) + offset) * row_scales[i] * query_scale;
     if (!(s <= threshold)) {
       out_scores[count] = s;
       out_rows[count] = static_cast<uint32_t>(i);

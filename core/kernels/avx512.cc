@@ -108,9 +108,10 @@ __m512i ChunkDot(const int8_t* x, __m512i q16) {
 }
 
 size_t Int8DotFilterAvx512(const int8_t* codes, const float* row_scales, size_t n, size_t stride,
-                           const int8_t* query_codes, float query_scale, float threshold,
-                           float* out_scores, uint32_t* out_rows) {
+                           const int8_t* query_codes, float query_scale, float offset,
+                           float threshold, float* out_scores, uint32_t* out_rows) {
   const __m512 vqs = _mm512_set1_ps(query_scale);
+  const __m512 voff = _mm512_set1_ps(offset);
   const __m512 vthr = _mm512_set1_ps(threshold);
   size_t count = 0;
   size_t i = 0;
@@ -127,7 +128,8 @@ size_t Int8DotFilterAvx512(const int8_t* codes, const float* row_scales, size_t 
       dots[k] = _mm512_reduce_add_epi32(acc);
     }
     const __m512 s = _mm512_mul_ps(
-        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(dots)), _mm512_loadu_ps(row_scales + i)),
+        _mm512_mul_ps(_mm512_add_ps(_mm512_cvtepi32_ps(_mm512_load_si512(dots)), voff),
+                      _mm512_loadu_ps(row_scales + i)),
         vqs);
     unsigned m = _mm512_cmp_ps_mask(s, vthr, _CMP_NLE_UQ);
     if (m != 0) {
@@ -151,7 +153,7 @@ size_t Int8DotFilterAvx512(const int8_t* codes, const float* row_scales, size_t 
       acc = _mm512_add_epi32(acc, ChunkDot(r + j, q16));
     }
     const float s =
-        static_cast<float>(_mm512_reduce_add_epi32(acc)) * row_scales[i] * query_scale;
+        (static_cast<float>(_mm512_reduce_add_epi32(acc)) + offset) * row_scales[i] * query_scale;
     if (!(s <= threshold)) {
       out_scores[count] = s;
       out_rows[count] = static_cast<uint32_t>(i);

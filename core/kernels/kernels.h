@@ -35,11 +35,14 @@ using DotFilterFn = size_t (*)(const float* items, size_t n, size_t d, const flo
 
 // Quantized scan. `codes` holds n rows of `stride` int8 codes (stride a multiple of
 // kCodeStrideAlign, zero padded past d; codes in [-127, 127]); `query_codes` has `stride` codes,
-// zero padded. Approximate score_i = float(idot(codes_i, query_codes)) * row_scales[i] *
-// query_scale (multiplied in that order). Filtered like DotFilterFn.
+// zero padded. Score_i = (float(idot(codes_i, query_codes)) + offset) * row_scales[i] *
+// query_scale (added and multiplied in that order; offset 0 gives the approximate score, a
+// positive offset an upper bound whose slack scales with the row's scale). Filtered like
+// DotFilterFn.
 using Int8DotFilterFn = size_t (*)(const int8_t* codes, const float* row_scales, size_t n,
                                    size_t stride, const int8_t* query_codes, float query_scale,
-                                   float threshold, float* out_scores, uint32_t* out_rows);
+                                   float offset, float threshold, float* out_scores,
+                                   uint32_t* out_rows);
 
 // Batch scan: scores every row of `items` (n x d) against every query of `num_panels` packed
 // query panels. Panel p holds queries [p*kPanelWidth, (p+1)*kPanelWidth) transposed: d x

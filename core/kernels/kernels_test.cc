@@ -146,28 +146,32 @@ TEST_P(KernelTest, Int8DotFilterMatchesScalarBitwise) {
       std::vector<float> got(n), want(n);
       std::vector<uint32_t> got_rows(n), want_rows(n);
       const float nan = std::numeric_limits<float>::quiet_NaN();
-      ASSERT_EQ(table().int8_dot_filter(codes.data(), row_scales.data(), n, stride, qcodes.data(),
-                                        qscale, nan, got.data(), got_rows.data()),
-                n);
-      ASSERT_EQ(kScalarKernels.int8_dot_filter(codes.data(), row_scales.data(), n, stride,
-                                               qcodes.data(), qscale, nan, want.data(),
-                                               want_rows.data()),
-                n);
-      for (size_t i = 0; i < n; ++i) {
-        int64_t exact = 0;
-        for (size_t j = 0; j < stride; ++j) exact += int64_t{codes[i * stride + j]} * qcodes[j];
-        EXPECT_EQ(got_rows[i], i);
-        EXPECT_EQ(got[i], want[i]) << "row " << i;
-        EXPECT_EQ(want[i], static_cast<float>(exact) * row_scales[i] * qscale) << "row " << i;
+      for (const float offset : {0.0f, 1234.5f}) {
+        SCOPED_TRACE(testing::Message() << "offset=" << offset);
+        ASSERT_EQ(table().int8_dot_filter(codes.data(), row_scales.data(), n, stride, qcodes.data(),
+                                          qscale, offset, nan, got.data(), got_rows.data()),
+                  n);
+        ASSERT_EQ(kScalarKernels.int8_dot_filter(codes.data(), row_scales.data(), n, stride,
+                                                 qcodes.data(), qscale, offset, nan, want.data(),
+                                                 want_rows.data()),
+                  n);
+        for (size_t i = 0; i < n; ++i) {
+          int64_t exact = 0;
+          for (size_t j = 0; j < stride; ++j) exact += int64_t{codes[i * stride + j]} * qcodes[j];
+          EXPECT_EQ(got_rows[i], i);
+          EXPECT_EQ(got[i], want[i]) << "row " << i;
+          EXPECT_EQ(want[i], (static_cast<float>(exact) + offset) * row_scales[i] * qscale)
+              << "row " << i;
+        }
+        // Threshold filtering keeps exactly the rows above it.
+        const float threshold = 0.0f;
+        const size_t count = table().int8_dot_filter(codes.data(), row_scales.data(), n, stride,
+                                                     qcodes.data(), qscale, offset, threshold,
+                                                     got.data(), got_rows.data());
+        size_t expected = 0;
+        for (size_t i = 0; i < n; ++i) expected += want[i] > threshold;
+        EXPECT_EQ(count, expected);
       }
-      // Threshold filtering keeps exactly the rows above it.
-      const float threshold = 0.0f;
-      const size_t count = table().int8_dot_filter(codes.data(), row_scales.data(), n, stride,
-                                                   qcodes.data(), qscale, threshold, got.data(),
-                                                   got_rows.data());
-      size_t expected = 0;
-      for (size_t i = 0; i < n; ++i) expected += want[i] > threshold;
-      EXPECT_EQ(count, expected);
     }
   }
 }

@@ -36,14 +36,14 @@ size_t DotFilterScalar(const float* items, size_t n, size_t d, const float* quer
 }
 
 size_t Int8DotFilterScalar(const int8_t* codes, const float* row_scales, size_t n, size_t stride,
-                           const int8_t* query_codes, float query_scale, float threshold,
-                           float* out_scores, uint32_t* out_rows) {
+                           const int8_t* query_codes, float query_scale, float offset,
+                           float threshold, float* out_scores, uint32_t* out_rows) {
   size_t count = 0;
   for (size_t i = 0; i < n; ++i) {
     const int8_t* c = codes + i * stride;
     int32_t acc = 0;
     for (size_t j = 0; j < stride; ++j) acc += int32_t{c[j]} * int32_t{query_codes[j]};
-    const float s = static_cast<float>(acc) * row_scales[i] * query_scale;
+    const float s = (static_cast<float>(acc) + offset) * row_scales[i] * query_scale;
     if (!(s <= threshold)) {
       out_scores[count] = s;
       out_rows[count] = static_cast<uint32_t>(i);
