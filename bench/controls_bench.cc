@@ -35,6 +35,7 @@
 //   controls_bench [--items=100000] [--users=20000] [--interactions=1000000] [--rank=64]
 //                  [--k=10,100] [--rounds=300] [--warmup=20] [--bench_users=1000]
 //                  [--train_threads=2] [--seed=7] [--only=explain,mmr] [--csv=FILE]
+//                  [--scorer=int8|exact|int8_approx|hnsw]   (recd's --scorer; default: recd's default)
 // One command (build + run): bench/run_controls_bench.sh.
 #include <sys/resource.h>
 #include <unistd.h>
@@ -189,6 +190,11 @@ int main(int argc, char** argv) {
   options.exploration_share = 0;  // Maintain() never runs here; say so explicitly
   options.sync_writes = false;
   options.seed = seed;
+  if (const std::string scorer = Arg(argc, argv, "scorer", ""); !scorer.empty()) {
+    if (absl::Status s = recd::server::ParseScorerKind(scorer, "--scorer", options.scorer.defaults); !s.ok()) {
+      Die("flags", s);
+    }
+  }
   const double demotion_seconds = options.impression_demotion_seconds;  // default 1800
 
   recd::storage::StoreOptions store_options;
@@ -204,6 +210,7 @@ int main(int argc, char** argv) {
   trainer_options.clock = &clock;
   trainer_options.gate_enabled = false;  // the retrain only adds impressions; nothing to validate
   trainer_options.nice_increment = 0;
+  trainer_options.scorer = options.scorer;
   recd::server::Trainer trainer(store.get(), &registry, trainer_options);
   recd::server::Engine engine(options, store.get(), &registry, &trainer, &clock);
   if (auto loaded = engine.LoadFromStore(); !loaded.ok()) Die("loading", loaded.status());
@@ -508,8 +515,9 @@ int main(int argc, char** argv) {
   std::printf("# controls_bench: %zu items x rank %lld pure_svd, %zu users, %zu interactions (seed %llu)\n",
               demo->items.size(), static_cast<long long>(rank), demo->users.size(), demo->interactions.size(),
               static_cast<unsigned long long>(seed));
-  std::printf("# setup: generate %.1f s, ingest %.1f s, train %.1f s + retrain %.1f s (%d threads), compact %.1f s; scorer %s\n",
-              generate_s, ingest_s, train1_s, train2_s, train_threads, compact_s, recd::ScorerIsaName().c_str());
+  std::printf("# setup: generate %.1f s, ingest %.1f s, train %.1f s + retrain %.1f s (%d threads), compact %.1f s; scorer %s (%s)\n",
+              generate_s, ingest_s, train1_s, train2_s, train_threads, compact_s, recd::ScorerIsaName().c_str(),
+              recd::server::ScorerKindName(options.scorer.defaults).c_str());
   std::printf("# %zu + %zu bench users; %lld warm-up + %lld rounds; load average %.2f at start\n", pool_a.size(),
               pool_b.size(), static_cast<long long>(warmup), static_cast<long long>(rounds), LoadAverage());
   std::fflush(stdout);
