@@ -217,6 +217,7 @@ struct RowScratch {
         gram(Eigen::MatrixXf::Zero(k1 + 1, k1 + 1)),
         precision(Eigen::MatrixXd::Zero(k1, k1)),
         h(k1),
+        residuals(1, max_n),
         llt(k1) {}
   // Column j = [f_j, 1, t_j] for the j-th rating: one symmetric rank update gives XᵀX and tᵀX
   // together (the last row of `gram`). Single precision: the rank update is most of a sweep and
@@ -226,20 +227,24 @@ struct RowScratch {
   Eigen::MatrixXf gram;       // lower triangle: [XᵀX, ·; tᵀX, ·]
   Eigen::MatrixXd precision;  // lower triangle: Λ + αXᵀX
   Eigen::VectorXd h;          // Λμ + αXᵀt, then the draw
+  Eigen::RowVectorXf residuals;  // t − Xw
   Eigen::LLT<Eigen::MatrixXd> llt;
 };
 
 // Draws every rated row of one side from its Gaussian conditional given the other side:
 //   precision P = Λ_s + α XᵀX, mean P⁻¹ (Λ_s μ_s + α Xᵀt),
 // with X rows [f_j, 1] and t_j = r_j − μ − b_j (b_j the other side's bias). Rows are drawn in
-// SideBlocks(n) blocks, block b with its own generator seeded from (sweep, side, b).
-void SampleSide(const std::vector<std::vector<RatedIndex>>& lists, const EmbeddingMatrix& other,
+// SideBlocks(n) blocks, block b with its own generator seeded from (sweep, side, b). Returns
+// Σ (t − Xw)² over the side's ratings with the new rows w: after the item step, the squared
+// training error of the current sample (summed in block order, so thread-independent).
+double SampleSide(const std::vector<std::vector<RatedIndex>>& lists, const EmbeddingMatrix& other,
                 double mean, const GaussianParams& prior, double alpha, uint64_t seed,
                 int64_t sweep, Side side, int num_threads, EmbeddingMatrix& self) {
   const int64_t n = static_cast<int64_t>(lists.size());
   const int64_t k1 = other.cols(), k = k1 - 1;
   const int64_t blocks = SideBlocks(n);
   const Eigen::VectorXd prior_h = prior.precision * prior.mean;
+  std::vector<double> block_sse(blocks, 0.0);
   ParallelForBlocks(blocks, num_threads, [&](int64_t b) {
     const int64_t begin = BlockBegin(n, blocks, b), end = BlockBegin(n, blocks, b + 1);
     size_t max_n = 0;
@@ -247,6 +252,7 @@ void SampleSide(const std::vector<std::vector<RatedIndex>>& lists, const Embeddi
     if (max_n == 0) return;
     PortableRng rng(SeedFor(seed, Stream(sweep, side, static_cast<uint64_t>(b))));
     RowScratch s(k1, static_cast<int64_t>(max_n));
+    double sse = 0.0;
     for (int64_t r = begin; r < end; ++r) {
       const std::vector<RatedIndex>& list = lists[r];
       if (list.empty()) continue;
@@ -267,32 +273,14 @@ void SampleSide(const std::vector<std::vector<RatedIndex>>& lists, const Embeddi
       if (s.llt.info() != Eigen::Success) continue;  // numerically impossible: keep the row
       SampleGaussianCanonical(rng, s.llt, s.h);
       self.row(r) = s.h.transpose().cast<float>();
+      s.residuals.head(m) = s.features.row(k1).head(m);
+      s.residuals.head(m).noalias() -= self.row(r) * s.features.topLeftCorner(k1, m);
+      sse += s.residuals.head(m).cast<double>().squaredNorm();
     }
-  });
-}
-
-// Σ (r − μ − b_u − c_i − p_uᵀq_i)² over all training ratings, in fixed blocks of users.
-double SquaredError(const ExplicitRatings& r, const EmbeddingMatrix& users,
-                    const EmbeddingMatrix& items, double mean, int num_threads) {
-  const int64_t n = static_cast<int64_t>(r.by_user.size());
-  const int64_t k = items.cols() - 1;
-  constexpr int64_t kBlocks = 64;
-  std::vector<double> part(kBlocks, 0.0);
-  ParallelForBlocks(kBlocks, num_threads, [&](int64_t b) {
-    double sse = 0.0;
-    for (int64_t u = BlockBegin(n, kBlocks, b); u < BlockBegin(n, kBlocks, b + 1); ++u) {
-      const auto pu = users.row(u);
-      for (const RatedIndex& e : r.by_user[u]) {
-        const auto qi = items.row(e.index);
-        const double err = e.rating - (mean + pu(k) + qi(k) +
-                                       pu.head(k).cast<double>().dot(qi.head(k).cast<double>()));
-        sse += err * err;
-      }
-    }
-    part[b] = sse;
+    block_sse[b] = sse;
   });
   double total = 0.0;
-  for (double p : part) total += p;
+  for (double part : block_sse) total += part;
   return total;
 }
 
@@ -357,12 +345,8 @@ absl::StatusOr<McmcResult> RunMcmc(const ExplicitRatings& r, double mean, int k,
     PortableRng item_hyper_rng(SeedFor(seed, Stream(sweep, Side::kItems, kHyperBlock)));
     const GaussianParams item_prior =
         SampleHyperparameters(r.by_item, items, prior, item_hyper_rng);
-    SampleSide(r.by_item, users, mean, item_prior, alpha, seed, sweep, Side::kItems,
-               options.num_threads, items);
-    const bool last = sweep == settings.samples;
-    if (settings.noise_precision == 0.0 || last) {
-      out.last_sample_sse = SquaredError(r, users, items, mean, options.num_threads);
-    }
+    out.last_sample_sse = SampleSide(r.by_item, users, mean, item_prior, alpha, seed, sweep,
+                                     Side::kItems, options.num_threads, items);
     if (settings.noise_precision == 0.0) {
       // α | rest ~ Gamma(a0 + N/2, rate b0 + SSE/2).
       PortableRng noise_rng(SeedFor(seed, Stream(sweep, Side::kNoise, kHyperBlock)));
@@ -453,13 +437,13 @@ class BiasedMfModel final : public Model {
 
 std::vector<ParamSpec> BiasedMfParamSpecs() {
   return {
-      ParamSpec::Int("factors", 32, 1, 1024, "latent factors k"),
-      ParamSpec::Choice("solver", "als", {"als", "sgd", "mcmc"},
+      ParamSpec::Int("factors", 16, 1, 1024, "latent factors k"),
+      ParamSpec::Choice("solver", "mcmc", {"als", "sgd", "mcmc"},
                         "alternating least squares, SGD or Gibbs sampling (Bayesian PMF)"),
       ParamSpec::Int("iterations", 10, 1, 1000, "ALS sweeps or SGD epochs"),
-      ParamSpec::Int("samples", 150, 1, 100000, "mcmc: Gibbs sweeps, burn-in included"),
-      ParamSpec::Int("burn_in", 10, 0, 99999, "mcmc: first sweeps left out of the average"),
-      ParamSpec::Double("noise_precision", 2.0, 0.0, 10000.0,
+      ParamSpec::Int("samples", 200, 1, 100000, "mcmc: Gibbs sweeps, burn-in included"),
+      ParamSpec::Int("burn_in", 20, 0, 99999, "mcmc: first sweeps left out of the average"),
+      ParamSpec::Double("noise_precision", 0.0, 0.0, 10000.0,
                         "mcmc: 1 / rating noise variance; 0 = sample it"),
       ParamSpec::Double("prior_beta", 2.0, 1e-6, 1e6, "mcmc: Normal-Wishart beta0"),
       ParamSpec::Double("prior_scale", 1.0, 1e-6, 1e6, "mcmc: Normal-Wishart W0 = scale * I"),

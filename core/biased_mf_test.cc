@@ -136,8 +136,10 @@ TEST(BiasedMfTest, DeterministicForAnyThreadCountAndRatingsOnly) {
   auto a = TrainModel({"mf", "biased_mf", {{"factors", "5"}, {"iterations", "5"}}}, planted.train, one);
   auto b = TrainModel({"mf", "biased_mf", {{"factors", "5"}, {"iterations", "5"}}}, planted.train, two);
   ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->meta.params.at("solver"), "mcmc");  // the default
   EXPECT_EQ(a->item_factors, b->item_factors);
   EXPECT_EQ(a->user_factors, b->user_factors);
+  EXPECT_EQ(a->tensors, b->tensors);
 
   TrainingData views = planted.train;
   for (Interaction& x : views.interactions) {
@@ -236,7 +238,7 @@ TEST(BiasedMfMcmcTest, BeatsTheBiasBaselineAndAls) {
   EXPECT_LE(mcmc_rmse, als_rmse) << "baseline " << baseline;
   EXPECT_GT(mcmc_rmse, 0.4);
   EXPECT_EQ(mcmc->meta.metrics.at("samples_averaged"), 50);
-  EXPECT_EQ(mcmc->meta.metrics.at("noise_precision"), 2.0);  // fixed by default
+  EXPECT_GT(mcmc->meta.metrics.at("noise_precision"), 0.0);  // sampled by default
   EXPECT_EQ(mcmc->meta.metrics.count("objective"), 0u);
   EXPECT_LT(mcmc->meta.metrics.at("train_rmse"), mcmc_rmse);
   // The stored layout is the other solvers': [p_u, 1] users, [q_i, b_i] items, 5 + 1 columns.
@@ -256,6 +258,12 @@ TEST(BiasedMfMcmcTest, SampledNoisePrecisionFindsTheNoiseLevel) {
   EXPECT_GT(alpha, 3.0);
   EXPECT_LT(alpha, 8.0);
   EXPECT_LT(TestRmse(*data, planted.test), 0.8 * BiasBaselineRmse(planted));
+
+  params["noise_precision"] = "2.5";
+  auto fixed = TrainModel({"mf", "biased_mf", params}, planted.train, {});
+  ASSERT_TRUE(fixed.ok()) << fixed.status();
+  EXPECT_EQ(fixed->meta.metrics.at("noise_precision"), 2.5);
+  EXPECT_EQ(fixed->tensors.at("fold_in_noise_precision")(0, 0), 2.5f);
 }
 
 TEST(BiasedMfMcmcTest, BitIdenticalForAnyThreadCount) {
@@ -298,7 +306,7 @@ TEST(BiasedMfMcmcTest, FoldInIsThePosteriorMeanUnderTheLearnedPrior) {
   const double alpha = data->tensors.at("fold_in_noise_precision")(0, 0);
   const double mu = data->tensors.at("global_mean")(0, 0);
   ASSERT_EQ(precision.rows(), k1);
-  EXPECT_EQ(alpha, 2.0f);
+  EXPECT_FLOAT_EQ(alpha, data->meta.metrics.at("noise_precision"));
   for (UserIndex u : {0u, 17u, 199u}) {
     const std::vector<HistoryEntry> history = HistoryOf(planted.train, u);
     Eigen::MatrixXd a = precision;
