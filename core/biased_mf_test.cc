@@ -267,7 +267,8 @@ TEST(BiasedMfMcmcTest, SampledNoisePrecisionFindsTheNoiseLevel) {
 }
 
 TEST(BiasedMfMcmcTest, BitIdenticalForAnyThreadCount) {
-  const Planted planted = PlantedRatings(5, 300, 90, 0.3, 0.3);  // 300 users: 4 row blocks
+  // 300 users and 130 items: 4 and 2 row blocks of 64+, so threads really split the work.
+  const Planted planted = PlantedRatings(5, 300, 130, 0.3, 0.3);
   std::map<std::string, std::string> params = {{"solver", "mcmc"}, {"factors", "4"},
                                                {"samples", "12"}, {"burn_in", "3"},
                                                {"noise_precision", "0"}};
