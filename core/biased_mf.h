@@ -67,7 +67,10 @@
 //                             seeded shuffled order (one thread), then the final user step;
 //                             "mcmc": Gibbs sampling of Bayesian PMF (parallel, deterministic
 //                             for any thread count). Cost per mcmc sweep ≈ ratings·(k+2)²/2 +
-//                             rated rows·(k+1)³/3 multiply-adds.
+//                             rated rows·(k+1)³/3 multiply-adds, about one ALS iteration, so
+//                             the default 200 sweeps cost about 20 ALS runs: on logs of
+//                             millions of ratings, retrain with solver=als (or fewer samples)
+//                             where retraining time matters more than the last 0.01 of RMSE.
 //   iterations [10]           1..1000: ALS sweeps (user + item step) or SGD epochs
 //   regularization [1.2]      0..100: λ (als, sgd)
 //   bias_regularization [1]   0..100: λ_b (als, sgd)

@@ -78,7 +78,8 @@ ServerOptions MakeOptions() {
   ServerOptions options;
   absl::StatusOr<std::vector<ModelConfig>> models =
       ParseModelConfigs("popularity,pure_svd,als,biased_mf",
-                        "pure_svd.rank=4,als.factors=4,als.iterations=3,biased_mf.factors=4,biased_mf.iterations=3");
+                        "pure_svd.rank=4,als.factors=4,als.iterations=3,biased_mf.factors=4,biased_mf.samples=6,"
+                        "biased_mf.burn_in=2");
   Check(models.ok(), "model configs", models.status().ToString());
   options.models = *models;
   options.default_model = "pure_svd";
