@@ -1,5 +1,7 @@
 #include "core/scorer.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -102,6 +104,24 @@ std::vector<ScoredIndex> PartitionedTopK(
   return merged.TakeSorted();
 }
 
+void AdviseHugePages(const void* data, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kHuge - 1);
+  if (data == nullptr || end <= begin) return;
+  void* p = reinterpret_cast<void*>(begin);
+  if (madvise(p, end - begin, MADV_HUGEPAGE) != 0) return;
+  // Memory already faulted in stays in 4 KB pages until khugepaged gets to it (minutes);
+  // MADV_COLLAPSE (Linux 6.1) converts it now. EINVAL on older kernels: nothing to do.
+  constexpr int kMadvCollapse = 25;
+  (void)madvise(p, end - begin, kMadvCollapse);
+#else
+  (void)data;
+  (void)bytes;
+#endif
+}
+
 bool ValidQuery(absl::Span<const float> query, int dim) {
   if (static_cast<int64_t>(query.size()) != dim) return false;
   for (float x : query) {
@@ -127,7 +147,11 @@ class ExactScorer final : public ItemScorer {
  public:
   ExactScorer(std::shared_ptr<const EmbeddingMatrix> items, const ScorerOptions& options,
               const kernels::KernelTable& kernels)
-      : items_(std::move(items)), num_threads_(options.num_threads), kernels_(kernels) {}
+      : items_(std::move(items)), num_threads_(options.num_threads), kernels_(kernels) {
+    if (options.huge_pages) {
+      AdviseHugePages(items_->data(), static_cast<size_t>(items_->size()) * sizeof(float));
+    }
+  }
 
   std::vector<ScoredIndex> TopK(absl::Span<const float> query, int k,
                                 const ItemBitset* exclude) const override {

@@ -75,6 +75,10 @@ std::vector<ScoredIndex> PartitionedTopK(
     size_t num_rows, size_t bytes_per_row, int num_threads, size_t capacity,
     const std::function<void(const RowRange&, TopKHeap&)>& scan);
 
+// Asks the kernel to back the 2 MB-aligned stretches of [data, data + bytes) with transparent huge
+// pages (ScorerOptions::huge_pages). Best effort: errors (old kernels, THP off) are ignored.
+void AdviseHugePages(const void* data, size_t bytes);
+
 // Validated query: true if `query` has `dim` finite entries.
 bool ValidQuery(absl::Span<const float> query, int dim);
 

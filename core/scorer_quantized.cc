@@ -59,6 +59,10 @@ class QuantizedScorer final : public ItemScorer {
         stride_((static_cast<size_t>(items_->cols()) + kernels::kCodeStrideAlign - 1) /
                 kernels::kCodeStrideAlign * kernels::kCodeStrideAlign) {
     Encode();
+    if (options_.huge_pages) {
+      AdviseHugePages(codes_.data(), codes_.size());
+      AdviseHugePages(row_scales_.data(), row_scales_.size() * sizeof(float));
+    }
     exact_ = NewExactScorer(items_, options_, kernels_);
   }
 

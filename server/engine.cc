@@ -322,10 +322,15 @@ absl::Status Engine::RecommendValidated(const recd::v1::RecommendRequest& reques
   const absl::Span<const float> query_span(query.data(), query.size());
   // The first n items of the model's ranking: not-demoted items by score, then demoted ones.
   auto ranking = [&](size_t n) {
-    if (!any_demoted) return serving->scorer->TopK(query_span, static_cast<int>(n), &exclude);
+    // Concurrent calls share a scan when micro-batching is on (--micro_batch_max).
+    auto scan = [&](const ItemBitset* ex) {
+      if (serving->batcher != nullptr) return serving->batcher->TopK(query_span, static_cast<int>(n), ex).items;
+      return serving->scorer->TopK(query_span, static_cast<int>(n), ex);
+    };
+    if (!any_demoted) return scan(&exclude);
     ItemBitset fresh_only = exclude;
     fresh_only.UnionWith(demoted);
-    std::vector<ScoredIndex> top = serving->scorer->TopK(query_span, static_cast<int>(n), &fresh_only);
+    std::vector<ScoredIndex> top = scan(&fresh_only);
     if (top.size() < n) {
       std::vector<ScoredIndex> shown;
       const EmbeddingMatrix& items = serving->model->item_factors();

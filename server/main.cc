@@ -44,6 +44,11 @@ ABSL_FLAG(std::string, scorer, recd::server::ScorerKindName(kDefaults.scorer.def
           "Top-k search of every model: 'int8' (int8 screen with proven bounds: the exact scan's answers, "
           "~4x fewer bytes read), 'exact' (float32 scan), 'int8_approx' (int8, fixed re-rank: may miss items) "
           "or 'hnsw' (approximate graph search, built at each model load).");
+ABSL_FLAG(int, micro_batch_max, 0,
+          "Micro-batching: Recommend calls that arrive while every scan slot is busy share one blocked "
+          "matrix product over the catalogue, up to this many per batch (0 or 1 = off). No timer: an idle "
+          "server answers each call alone.");
+ABSL_FLAG(int, micro_batch_scans, 0, "Scans running at once before calls queue for a batch (0 = hardware threads).");
 ABSL_FLAG(std::string, model_scorers, "",
           "Per-model scorer kinds overriding --scorer, e.g. two_tower=hnsw,pure_svd=exact.");
 ABSL_FLAG(int, max_history, static_cast<int>(kDefaults.max_history),
@@ -91,8 +96,9 @@ ABSL_FLAG(int, max_batch_users, static_cast<int>(kLimits.max_batch_users),
           "Most users in one RecommendBatch call.");
 ABSL_FLAG(std::string, log_level, "info", "Minimum log level: debug, info, warning, error.");
 ABSL_FLAG(bool, mutex_deadlock_detection, false,
-          "Check every absl::Mutex acquisition (recd's and gRPC's) against a global lock-order graph and abort "
-          "on a potential deadlock. For tests and debugging: it makes each lock several times slower.");
+          "Check every absl::Mutex acquisition (gRPC's; recd's own locks are std::shared_mutex) against a global "
+          "lock-order graph and abort on a potential deadlock. For tests and debugging: each lock gets several "
+          "times slower.");
 ABSL_FLAG(std::string, metrics_listen, kDefaults.metrics_listen,
           "Prometheus metrics address (host:port, port 0 = any free port), served at /metrics; empty = off.");
 ABSL_FLAG(double, request_log_sample_rate, kDefaults.request_log_sample_rate,
@@ -131,7 +137,7 @@ int main(int argc, char** argv) {
   if (!ApplyEnvironment(argc, argv)) return 2;
   absl::ParseCommandLine(argc, argv);
   // Debian builds Abseil without NDEBUG, which turns Mutex deadlock detection on by default:
-  // every lock, gRPC's included, then updates a global lock graph (~110 ns more per lock pair
+  // every absl::Mutex lock (gRPC's) then updates a global lock graph (~110 ns more per lock pair
   // measured here, and a global point of contention between handler threads). Off unless asked.
   absl::SetMutexDeadlockDetectionMode(absl::GetFlag(FLAGS_mutex_deadlock_detection)
                                           ? absl::OnDeadlockCycle::kAbort
@@ -159,6 +165,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.scorer.defaults.num_threads = std::max(1, absl::GetFlag(FLAGS_scorer_threads));
+  if (absl::GetFlag(FLAGS_micro_batch_max) < 0 || absl::GetFlag(FLAGS_micro_batch_max) > 4096 ||
+      absl::GetFlag(FLAGS_micro_batch_scans) < 0 || absl::GetFlag(FLAGS_micro_batch_scans) > 1024) {
+    std::fprintf(stderr, "recd: error: --micro_batch_max must be in [0, 4096] and --micro_batch_scans in [0, 1024]\n");
+    return 2;
+  }
+  options.scorer.micro_batch_max = static_cast<size_t>(absl::GetFlag(FLAGS_micro_batch_max));
+  options.scorer.micro_batch_scans = static_cast<size_t>(absl::GetFlag(FLAGS_micro_batch_scans));
   options.max_history = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_history)));
   options.keep_versions = std::max(1, absl::GetFlag(FLAGS_keep_versions));
   options.drain_seconds = absl::GetFlag(FLAGS_drain_seconds);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -84,6 +85,12 @@ absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Create(
   ASSIGN_OR_RETURN(serving->model, CreateModel(data));
   auto items = std::shared_ptr<const EmbeddingMatrix>(data, &data->item_factors);
   ASSIGN_OR_RETURN(serving->scorer, CreateItemScorer(items, scorer_options));
+  if (scorers.micro_batch_max > 1) {
+    const size_t scans = scorers.micro_batch_scans > 0
+                             ? scorers.micro_batch_scans
+                             : std::max<size_t>(1, std::thread::hardware_concurrency());
+    serving->batcher = std::make_unique<MicroBatcher>(serving->scorer.get(), scorers.micro_batch_max, scans);
+  }
 
   auto normalized = std::make_shared<EmbeddingMatrix>(data->item_factors);
   for (Eigen::Index r = 0; r < normalized->rows(); ++r) {

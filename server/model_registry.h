@@ -18,6 +18,7 @@
 #include "core/sync.h"
 #include "core/model.h"
 #include "core/scorer.h"
+#include "server/micro_batcher.h"
 
 namespace recd::server {
 
@@ -26,6 +27,11 @@ namespace recd::server {
 struct ScorerConfig {
   ScorerOptions defaults;
   std::map<std::string, ScorerOptions::Kind> kind_by_model;
+  // Micro-batching of concurrent Recommend scans (server/micro_batcher.h): at most this many
+  // queries per batch; 0 or 1 = off. Scans run at once before calls queue: micro_batch_scans
+  // (0 = the number of hardware threads).
+  size_t micro_batch_max = 0;
+  size_t micro_batch_scans = 0;
 
   // The options for model `name`: defaults, with its kind override if any.
   ScorerOptions For(absl::string_view name) const;
@@ -57,6 +63,8 @@ struct ServingModel {
   std::shared_ptr<const Model> model;
   // Top-K by dot product over the item factors (Recommend).
   std::unique_ptr<ItemScorer> scorer;
+  // Micro-batches concurrent Recommend scans on `scorer`; null when micro-batching is off.
+  std::unique_ptr<MicroBatcher> batcher;
   // Top-K by cosine: the same search over L2-normalised item factors (SimilarItems).
   std::shared_ptr<const EmbeddingMatrix> normalized_items;
   std::unique_ptr<ItemScorer> cosine_scorer;

@@ -88,7 +88,7 @@ absl::StatusOr<std::unique_ptr<RecdProcess>> RecdProcess::Start(const std::strin
   std::vector<std::string> argv = {RecdBinary(), "--data_dir=" + data_dir, "--listen=127.0.0.1:0",
                                    "--port_file=" + process->port_file_, "--train_threads=1", "--log_level=debug",
                                    "--metrics_listen=127.0.0.1:0",
-                                   // Tests check lock order on every Mutex (recd's and gRPC's).
+                                   // Tests check the lock order of gRPC's absl::Mutex locks.
                                    "--mutex_deadlock_detection=true"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   process->pid_ = Spawn(argv, process->log_path_);
