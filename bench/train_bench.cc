@@ -11,7 +11,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -45,29 +44,7 @@ recd::TrainingData Generate(int64_t interactions) {
     std::fprintf(stderr, "train_bench: %s\n", std::string(demo.status().message()).c_str());
     std::exit(1);
   }
-  recd::TrainingData data;
-  absl::flat_hash_map<std::string, uint32_t> users, items;
-  data.interactions.reserve(demo->interactions.size());
-  for (const recd::ExternalInteraction& e : demo->interactions) {
-    recd::Interaction& x = data.interactions.emplace_back();
-    x.user = users.try_emplace(e.user_id, static_cast<uint32_t>(users.size())).first->second;
-    x.item = items.try_emplace(e.item_id, static_cast<uint32_t>(items.size())).first->second;
-    x.event = e.event;
-    x.has_value = e.has_value;
-    x.value = e.value;
-    x.timestamp_ms = e.timestamp_ms;
-  }
-  data.num_users = static_cast<uint32_t>(users.size());
-  data.num_items = static_cast<uint32_t>(items.size());
-  data.last_sequence = data.interactions.size();
-  data.item_features.resize(data.num_items);
-  for (const recd::DemoItem& item : demo->items) {
-    auto it = items.find(item.id);
-    if (it == items.end()) continue;
-    data.item_features[it->second].categories = item.categories;
-    data.item_features[it->second].tags = item.tags;
-  }
-  return data;
+  return recd::DemoTrainingData(*demo);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/random.h"
@@ -221,6 +222,35 @@ absl::StatusOr<DemoDataset> GenerateDemoData(const DemoDataOptions& o) {
                    [](const ExternalInteraction& a, const ExternalInteraction& b) {
                      return a.timestamp_ms < b.timestamp_ms;
                    });
+  return out;
+}
+
+TrainingData DemoTrainingData(const DemoDataset& data, bool include_unseen_items) {
+  TrainingData out;
+  absl::flat_hash_map<std::string, uint32_t> users, items;
+  out.interactions.reserve(data.interactions.size());
+  for (const ExternalInteraction& e : data.interactions) {
+    Interaction& x = out.interactions.emplace_back();
+    x.user = users.try_emplace(e.user_id, static_cast<uint32_t>(users.size())).first->second;
+    x.item = items.try_emplace(e.item_id, static_cast<uint32_t>(items.size())).first->second;
+    x.event = e.event;
+    x.has_value = e.has_value;
+    x.value = e.value;
+    x.timestamp_ms = e.timestamp_ms;
+  }
+  if (include_unseen_items) {
+    for (const DemoItem& item : data.items) items.try_emplace(item.id, static_cast<uint32_t>(items.size()));
+  }
+  out.num_users = static_cast<uint32_t>(users.size());
+  out.num_items = static_cast<uint32_t>(items.size());
+  out.last_sequence = out.interactions.size();
+  out.item_features.resize(out.num_items);
+  for (const DemoItem& item : data.items) {
+    auto it = items.find(item.id);
+    if (it == items.end()) continue;
+    out.item_features[it->second].categories = item.categories;
+    out.item_features[it->second].tags = item.tags;
+  }
   return out;
 }
 

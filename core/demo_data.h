@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/model.h"
 #include "core/types.h"
 
 namespace recd {
@@ -72,6 +73,13 @@ struct DemoDataset {
 // Generates the data set. Deterministic for given options. InvalidArgument when an option is
 // outside its range (naming it). The defaults take about 40 ms; 1M interactions about 1.5 s.
 absl::StatusOr<DemoDataset> GenerateDemoData(const DemoDataOptions& options = {});
+
+// The data set as training input for offline tools and tests (the server assigns its own
+// indices as ids arrive): users and items get indices in order of first appearance in the log,
+// interactions keep log order, and each indexed item carries its categories and tags as
+// features. With include_unseen_items, items that never appear in the log follow, in catalogue
+// order (models give them zero rows).
+TrainingData DemoTrainingData(const DemoDataset& data, bool include_unseen_items = false);
 
 }  // namespace recd
 

@@ -2,7 +2,6 @@
 
 #include <memory>
 
-#include "absl/container/flat_hash_map.h"
 #include "core/demo_data.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -81,20 +80,7 @@ class EvaluateHoldoutTest : public ::testing::Test {
     demo.num_interactions = 12000;
     absl::StatusOr<DemoDataset> ds = GenerateDemoData(demo);
     ASSERT_TRUE(ds.ok());
-    // Map the demo's ids to indices in order of appearance.
-    absl::flat_hash_map<std::string, uint32_t> users, items;
-    for (const ExternalInteraction& e : ds->interactions) {
-      Interaction x;
-      x.user = users.try_emplace(e.user_id, users.size()).first->second;
-      x.item = items.try_emplace(e.item_id, items.size()).first->second;
-      x.event = e.event;
-      x.has_value = e.has_value;
-      x.value = e.value;
-      x.timestamp_ms = e.timestamp_ms;
-      data_.interactions.push_back(x);
-    }
-    data_.num_users = users.size();
-    data_.num_items = items.size();
+    data_ = DemoTrainingData(*ds);
     split_ = SplitHoldout(data_, HoldoutOptions());
     ASSERT_GT(split_.holdout.size(), 300u);
   }

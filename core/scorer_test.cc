@@ -12,7 +12,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "core/demo_data.h"
 #include "core/model.h"
@@ -458,19 +457,7 @@ TEST_P(QuantizedScorerTest, ExactModeEqualsTheExactScanOnATrainedPureSvdModel) {
   demo_options.num_genres = 30;
   absl::StatusOr<DemoDataset> demo = GenerateDemoData(demo_options);
   ASSERT_TRUE(demo.ok()) << demo.status();
-  TrainingData data;
-  absl::flat_hash_map<std::string, uint32_t> users, items;
-  for (const ExternalInteraction& e : demo->interactions) {
-    Interaction& x = data.interactions.emplace_back();
-    x.user = users.try_emplace(e.user_id, static_cast<uint32_t>(users.size())).first->second;
-    x.item = items.try_emplace(e.item_id, static_cast<uint32_t>(items.size())).first->second;
-    x.event = e.event;
-    x.has_value = e.has_value;
-    x.value = e.value;
-    x.timestamp_ms = e.timestamp_ms;
-  }
-  data.num_users = static_cast<uint32_t>(users.size());
-  data.num_items = static_cast<uint32_t>(demo->items.size());  // items never seen: zero rows
+  const TrainingData data = DemoTrainingData(*demo, /*include_unseen_items=*/true);  // zero rows too
   absl::StatusOr<ModelData> model = TrainModel({"pure_svd", "pure_svd", {{"rank", "32"}}}, data, {});
   ASSERT_TRUE(model.ok()) << model.status();
   auto item_factors = std::make_shared<EmbeddingMatrix>(model->item_factors);
