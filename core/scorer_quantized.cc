@@ -227,6 +227,7 @@ class QuantizedScorer final : public ItemScorer {
       // Relative to the row scale: rounding errors scale with it, so these maxima are close
       // to every row's own value (unlike the absolute bounds, which popular items dominate).
       if (row_scales_[i] > 0.0f) {
+        min_row_scale_ = std::min(min_row_scale_, static_cast<double>(row_scales_[i]));
         max_residual_per_scale_ = std::max(
             max_residual_per_scale_,
             static_cast<double>(residual_[i]) / static_cast<double>(row_scales_[i]) * kMargin);
@@ -260,6 +261,7 @@ class QuantizedScorer final : public ItemScorer {
   // row_scale_i * (|q| max_residual_per_scale_ + |f - t g| max_code_length_) bounds (2).
   double max_residual_per_scale_ = 0.0;
   double max_code_length_ = 0.0;
+  double min_row_scale_ = std::numeric_limits<double>::infinity();  // over non-zero rows
   // The plain float32 scan, for queries whose bounds do not come out finite.
   std::unique_ptr<ItemScorer> exact_;
 };
@@ -293,6 +295,15 @@ std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> quer
     return exact_->TopK(query, static_cast<int>(kk), exclude);
   }
   const double double_sum_error = (static_cast<double>(d) + 2.0) * 0x1.0p-53 * qc.folded_norm;
+  // The float32 kernel's products and sums may fall into float's subnormal range, where the
+  // relative bound (d + 2) u |q| |x_i| does not hold: each of its ~2d roundings then errs by
+  // at most half the smallest subnormal, 2^-150.
+  const double underflow_slack = (2.0 * static_cast<double>(d) + 2.0) * 0x1.0p-150;
+  // The kernel's upper bound multiplies by the row and query scales in float: keep it out of
+  // the subnormal range too (embeddings this small take the exact scan).
+  if (static_cast<double>(qc.scale) * min_row_scale_ < 0x1.0p-100) {
+    return exact_->TopK(query, static_cast<int>(kk), exclude);
+  }
   const float offset = RoundUp(offset_d);
 
   const int8_t* codes = codes_.data();
@@ -336,9 +347,9 @@ std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> quer
         double dot = 0.0;
         for (size_t j = 0; j < d; ++j) dot += qc.folded[j] * code[j];
         const double a = dot * static_cast<double>(row_scales[item]);
-        const double b =
-            (qnorm * residual_[item] + double_sum_error * code_norm_[item] + 0x1.0p-52 * std::fabs(a)) *
-            kMargin;
+        const double b = (qnorm * residual_[item] + double_sum_error * code_norm_[item] +
+                          0x1.0p-52 * std::fabs(a) + underflow_slack) *
+                         kMargin;
         const double lo = a - b, hi = a + b;
         if (!std::isfinite(lo) || !std::isfinite(hi)) {
           st.overflow = true;

@@ -561,6 +561,22 @@ TEST_P(QuantizedScorerTest, ExactModeFallsBackWhenBoundsOverflow) {
   }
 }
 
+TEST_P(QuantizedScorerTest, ExactModeHandlesTinyAndSubnormalValues) {
+  // Rows and queries near float's subnormal range, where relative rounding bounds fail: the
+  // answer must still be the exact scan's (through absolute slack, or the exact fallback).
+  for (float scale : {1e-12f, 1e-19f, 1e-22f, 1e-40f}) {
+    auto items = RandomMatrix(700, 12, 17);
+    for (Eigen::Index i = 0; i < items->size(); ++i) items->data()[i] *= (i % 5 == 0) ? 1.0f : scale;
+    auto exact = MakeScorer(items, ExactOptions());
+    auto quantized = MakeScorer(items, Options(1, true));
+    for (uint64_t u = 0; u < 5; ++u) {
+      auto q = RandomVector(12, 70 + u);
+      for (float& x : q) x *= scale;
+      EXPECT_EQ(quantized->TopK(q, 15, nullptr), exact->TopK(q, 15, nullptr)) << scale << " " << u;
+    }
+  }
+}
+
 TEST_P(QuantizedScorerTest, BatchesAnswerAsTheExactScorersBatches) {
   const TrainedLike t = MakeTrainedLike(5000, 9, 32, 12);
   auto exact = MakeScorer(t.items, ExactOptions());
