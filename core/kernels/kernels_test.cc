@@ -15,7 +15,9 @@ namespace recd {
 namespace kernels {
 namespace {
 
-constexpr int kDims[] = {1, 3, 7, 15, 16, 17, 31, 33, 63, 65, 127, 129};
+// Awkward sizes around every SIMD width, and the multiples of 8 up to 64 (the AVX2 scan keeps the
+// query in registers there).
+constexpr int kDims[] = {1, 3, 7, 8, 15, 16, 17, 24, 31, 32, 33, 40, 48, 56, 63, 64, 65, 127, 129};
 // Row counts around the 6-, 8-, 12- and 16-row groups of the SIMD kernels.
 constexpr size_t kRowCounts[] = {1, 5, 6, 7, 8, 9, 12, 13, 16, 17, 31, 100};
 
