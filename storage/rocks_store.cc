@@ -19,6 +19,7 @@
 //                 nice +10) calls UserId for every user of a run; were they exclusive, a handler
 //                 could wait for a trainer preempted inside the lock, and on one busy CPU the
 //                 nice-0 waiters starved the holder for hundreds of milliseconds.
+//   history_cache_'s shard mutexes: leaves, taken without mu_ and never across RocksDB I/O.
 #include <unistd.h>
 
 #include <algorithm>
@@ -59,6 +60,7 @@
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
 #include "storage/encoding.h"
+#include "storage/history_cache.h"
 #include "storage/store.h"
 
 namespace recd::storage {
@@ -429,6 +431,8 @@ class RocksStore final : public Store {
   absl::Status RemoveUnfinishedModelVersions();
 
   absl::Status Write(rocksdb::WriteBatch& batch, absl::string_view what);
+  // GetUserHistory from RocksDB, bypassing the cache.
+  absl::StatusOr<std::vector<HistoryEntry>> ReadHistory(UserIndex user, size_t max_entries) const;
   // Reads a key; nullopt when absent.
   absl::StatusOr<std::optional<std::string>> Get(rocksdb::ColumnFamilyHandle* cf,
                                                  absl::string_view key,
@@ -463,6 +467,9 @@ class RocksStore final : public Store {
   rocksdb::ColumnFamilyHandle* models_cf_ = nullptr;
   std::shared_ptr<rocksdb::Statistics> statistics_;
   rocksdb::WriteOptions write_options_;
+  // Newest history entries of recently read users; null when disabled. Every write to
+  // history_cf_ tells it (see history_cache.cc for why its answers equal ReadHistory's).
+  const std::unique_ptr<HistoryCache> history_cache_;
 
   // Appends hold it shared for their whole write; DeleteUser holds it exclusively while it
   // collects and erases a user's entries, so no append can slip an entry for that user in
@@ -491,7 +498,11 @@ RocksStore::RocksStore(StoreOptions options, std::unique_ptr<rocksdb::DB> db,
     : options_(std::move(options)),
       db_(std::move(db)),
       handles_(std::move(handles)),
-      statistics_(std::move(statistics)) {
+      statistics_(std::move(statistics)),
+      history_cache_(options_.history_cache_depth > 0 && options_.history_cache_entries > 0
+                         ? std::make_unique<HistoryCache>(options_.history_cache_depth,
+                                                          options_.history_cache_entries)
+                         : nullptr) {
   for (rocksdb::ColumnFamilyHandle* h : handles_) {
     const std::string& name = h->GetName();
     if (name == kMetaColumnFamily) meta_cf_ = h;
@@ -1119,6 +1130,10 @@ absl::StatusOr<AppendResult> RocksStore::AppendInteractions(
   }
 
   rocksdb::WriteBatch wb;
+  // What ReadHistory will decode from these keys, for the cache.
+  bool cacheable = history_cache_ != nullptr;
+  std::vector<HistoryEntry> cached_entries;
+  if (cacheable) cached_entries.reserve(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     const InteractionInput& in = batch[i];
     const uint64_t sequence = result.first_sequence + i;
@@ -1131,7 +1146,15 @@ absl::StatusOr<AppendResult> RocksStore::AppendInteractions(
     entry.value = in.value;
     entry.event = in.event;
     entry.has_value = in.has_value;
-    wb.Put(history_cf_, HistoryKey(result.users[i], sequence), EncodeHistoryValue(entry));
+    const std::string value = EncodeHistoryValue(entry);
+    wb.Put(history_cf_, HistoryKey(result.users[i], sequence), value);
+    if (cacheable) {
+      // Decoded, not copied: the cache then holds exactly what a read returns, whatever the
+      // encoding normalises. (No early return here: the reservations above must be finished.)
+      absl::StatusOr<HistoryEntry> decoded = DecodeHistoryValue(value, sequence);
+      cacheable = decoded.ok();
+      if (cacheable) cached_entries.push_back(*decoded);
+    }
   }
   PutClaims(wb, ids_cf_, user_claims, /*users=*/true);
   PutClaims(wb, ids_cf_, item_claims, /*users=*/false);
@@ -1149,6 +1172,15 @@ absl::StatusOr<AppendResult> RocksStore::AppendInteractions(
            CounterOperand(CounterOp::kAdd, static_cast<int64_t>(batch.size())));
 
   absl::Status written = Write(wb, "appending interactions");
+  // Before the acknowledgement, so that every later read sees the batch (read-your-writes).
+  // RocksDB does not say whether a failed write is visible: forget its users then.
+  if (history_cache_ != nullptr) {
+    if (written.ok() && cacheable) {
+      history_cache_->Apply(result.users, cached_entries);
+    } else {
+      history_cache_->Invalidate(result.users);
+    }
+  }
   {
     MutexLock lock(&mu_);
     FinishClaimsLocked(users_, user_claims, written.ok());
@@ -1168,6 +1200,25 @@ absl::StatusOr<AppendResult> RocksStore::AppendInteractions(
 
 absl::StatusOr<std::vector<HistoryEntry>> RocksStore::GetUserHistory(UserIndex user,
                                                                      size_t max_entries) const {
+  if (history_cache_ == nullptr || !history_cache_->Serves(max_entries) || user == kNoIndex) {
+    return ReadHistory(user, max_entries);
+  }
+  HistoryCache::Ticket ticket;
+  if (std::optional<std::vector<HistoryEntry>> hit =
+          history_cache_->Lookup(user, max_entries, &ticket)) {
+    return std::move(*hit);
+  }
+  // A miss reads the whole cached depth, so that later reads of any size up to it hit.
+  ASSIGN_OR_RETURN(std::vector<HistoryEntry> history, ReadHistory(user, history_cache_->depth()));
+  history_cache_->Install(user, ticket, history);
+  if (history.size() > max_entries) {
+    history.erase(history.begin(), history.end() - static_cast<ptrdiff_t>(max_entries));
+  }
+  return history;
+}
+
+absl::StatusOr<std::vector<HistoryEntry>> RocksStore::ReadHistory(UserIndex user,
+                                                                  size_t max_entries) const {
   std::vector<HistoryEntry> history;
   if (user == kNoIndex) return history;
   const std::string lower = HistoryPrefix(user);
@@ -1315,7 +1366,11 @@ absl::StatusOr<DeleteUserResult> RocksStore::DeleteUser(absl::string_view user_i
     batch.Put(meta_cf_, kMetaPurgePendingKey, absl::StrCat(absl::ToUnixNanos(absl::Now()), ":", result.index));
     batch.Merge(meta_cf_, kMetaNumInteractionsKey,
                 CounterOperand(CounterOp::kAdd, -static_cast<int64_t>(result.erased_interactions)));
-    RETURN_IF_ERROR(Write(batch, absl::StrCat("deleting user '", user_id, "'")));
+    absl::Status written = Write(batch, absl::StrCat("deleting user '", user_id, "'"));
+    // Whether or not the write landed: the next read goes to RocksDB, and nothing of the user
+    // stays in memory.
+    if (history_cache_ != nullptr) history_cache_->Invalidate({result.index});
+    RETURN_IF_ERROR(written);
 
     MutexLock lock(&mu_);
     users_.forward.erase(user_id);
@@ -1900,6 +1955,13 @@ StoreStats RocksStore::GetStats() const {
   stats.write_stall_micros = statistics_->getTickerCount(rocksdb::STALL_MICROS);
   if (db_->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &value)) {
     stats.write_stopped = value != 0;
+  }
+  if (history_cache_ != nullptr) {
+    const HistoryCache::Stats cache = history_cache_->GetStats();
+    stats.history_cache_hits = cache.hits;
+    stats.history_cache_misses = cache.misses;
+    stats.history_cache_users = cache.users;
+    stats.history_cache_entries = cache.entries;
   }
   return stats;
 }

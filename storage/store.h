@@ -40,6 +40,14 @@ struct StoreOptions {
   // Verify every data file's checksums at Open (reads the whole store once): damage becomes a
   // startup error instead of an error on the first request that touches it.
   bool verify_checksums = false;
+  // In-memory cache of users' newest history entries. GetUserHistory(user, n) with
+  // 0 < n <= history_cache_depth is answered from memory after the user's first read; results
+  // are identical to the uncached read. Set the depth to the largest n callers use (the
+  // server's --max_history). history_cache_entries bounds the memory in HistoryEntry units
+  // (32 bytes each; a cached user also costs about 3 units of bookkeeping); least recently read
+  // users are evicted. The default, 4M entries, is about 128 MB. 0 (either) disables the cache.
+  size_t history_cache_depth = 2000;
+  size_t history_cache_entries = 4'000'000;
 };
 
 // An interaction by external ids, already validated by the caller.
@@ -93,6 +101,13 @@ struct StoreStats {
   uint64_t pending_compaction_bytes = 0;
   uint64_t write_stall_micros = 0;  // cumulative time writes were stalled, since Open
   bool write_stopped = false;       // writes currently stopped by RocksDB
+  // History cache (StoreOptions::history_cache_entries), since Open: reads answered from memory,
+  // reads that went to RocksDB (reads the cache cannot serve count as neither), and the users
+  // and history entries it holds now.
+  uint64_t history_cache_hits = 0;
+  uint64_t history_cache_misses = 0;
+  uint64_t history_cache_users = 0;
+  uint64_t history_cache_entries = 0;
 };
 
 class Store {
@@ -125,7 +140,8 @@ class Store {
       absl::Span<const InteractionInput> batch) = 0;
 
   // The user's history, oldest first. When max_entries > 0 only the newest max_entries are
-  // returned. NotFound is never returned: an unknown user has an empty history.
+  // returned. NotFound is never returned: an unknown user has an empty history. Answered from
+  // memory when 0 < max_entries <= StoreOptions::history_cache_depth and the user is cached.
   virtual absl::StatusOr<std::vector<HistoryEntry>> GetUserHistory(UserIndex user,
                                                                    size_t max_entries) const = 0;
 

@@ -40,9 +40,9 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:supp
 # write groups and exit handlers, gRPC's event engine in the multi-process tests, hnswlib's lock
 # order; see tools/tsan.supp), and HNSW builds (minutes under TSan). The plain and ASan stages
 # run them all.
-TSAN_TARGETS=(trainer_test storage_test core_scorer_test server_test controls_test)
-TSAN_TESTS='^(trainer_test|storage_test|core_scorer_test|server_test|controls_test)\.'
-TSAN_EXCLUDE='HnswScorerTest|ScorerConcurrencyTest|StoreTest\.(ConcurrentAppends|SnapshotsDuringAppends|CheckpointIsAnOpenableCopy)'
+TSAN_TARGETS=(trainer_test storage_test history_cache_test core_scorer_test server_test controls_test)
+TSAN_TESTS='^(trainer_test|storage_test|history_cache_test|core_scorer_test|server_test|controls_test)\.'
+TSAN_EXCLUDE='HnswScorerTest|ScorerConcurrencyTest|StoreTest\.(ConcurrentAppends|SnapshotsDuringAppends|CheckpointIsAnOpenableCopy)|HistoryCacheStoreTest\.Concurrent'
 
 stage_suite() {
   local dir=${BUILD_DIR:-build-test}
