@@ -53,6 +53,9 @@ ABSL_FLAG(std::string, model_scorers, "",
           "Per-model scorer kinds overriding --scorer, e.g. two_tower=hnsw,pure_svd=exact.");
 ABSL_FLAG(int, max_history, static_cast<int>(kDefaults.max_history),
           "Newest history entries used per request (user vector, seen-item exclusion).");
+ABSL_FLAG(uint64_t, history_cache_entries, kDefaults.history_cache_entries,
+          "Memory for the newest --max_history history entries of recently active users, in entries (32 bytes "
+          "each, plus ~100 bytes per user); least recently read users are evicted; 0 = off.");
 ABSL_FLAG(int, keep_versions, kDefaults.keep_versions, "Stored versions kept per model (for rollback).");
 ABSL_FLAG(double, drain_seconds, kDefaults.drain_seconds, "On SIGTERM, seconds in-flight calls get to finish.");
 ABSL_FLAG(bool, sync_writes, kDefaults.sync_writes,
@@ -173,6 +176,7 @@ int main(int argc, char** argv) {
   options.scorer.micro_batch_max = static_cast<size_t>(absl::GetFlag(FLAGS_micro_batch_max));
   options.scorer.micro_batch_scans = static_cast<size_t>(absl::GetFlag(FLAGS_micro_batch_scans));
   options.max_history = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_history)));
+  options.history_cache_entries = static_cast<size_t>(absl::GetFlag(FLAGS_history_cache_entries));
   options.keep_versions = std::max(1, absl::GetFlag(FLAGS_keep_versions));
   options.drain_seconds = absl::GetFlag(FLAGS_drain_seconds);
   options.sync_writes = absl::GetFlag(FLAGS_sync_writes);

@@ -58,6 +58,10 @@ struct ServerOptions {
   ScorerConfig scorer = DefaultScorerConfig();
   // Newest history entries used to build a user vector and to exclude seen items.
   size_t max_history = 2000;
+  // The store's in-memory cache of users' newest max_history history entries, in entries
+  // (32 bytes each, plus ~100 bytes per cached user); least recently read users are evicted.
+  // 4M is about 128 MB. 0 disables it (every request reads RocksDB).
+  size_t history_cache_entries = 4'000'000;
   // Versions kept per model (older retired/rejected versions are deleted after a publish).
   int keep_versions = 5;
   // Seconds in-flight calls get to finish on SIGTERM before being cancelled.

@@ -97,6 +97,9 @@ absl::Status RecdServerImpl::Init() {
   store_options.path = options_.data_dir;
   store_options.sync_writes = options_.sync_writes;
   store_options.verify_checksums = options_.verify_store;
+  // Requests read the newest max_history entries: the cache keeps exactly those.
+  store_options.history_cache_depth = options_.max_history;
+  store_options.history_cache_entries = options_.history_cache_entries;
   store_options.warn = [](absl::string_view message) { RECD_LOG(kWarning, "store", message); };
   absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::Store::Open(store_options);
   if (!store.ok()) {

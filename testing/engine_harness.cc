@@ -12,6 +12,8 @@ bool EngineHarness::Open(server::ServerOptions options, server::TrainerOptions t
   storage::StoreOptions store_options;
   store_options.path = dir_.Sub("data");
   store_options.sync_writes = false;  // durability is the store's own tests' business
+  store_options.history_cache_depth = options.max_history;  // as RecdServer does
+  store_options.history_cache_entries = options.history_cache_entries;
   auto store = storage::Store::Open(store_options);
   EXPECT_TRUE(store.ok()) << store.status();
   if (!store.ok()) return false;
