@@ -225,6 +225,13 @@ std::vector<prometheus::MetricFamily> StateCollector::Collect() const {
   gauge("recd_store_write_stopped", "1 while RocksDB stops writes", stats.write_stopped ? 1 : 0);
   counter("recd_store_write_stall_seconds_total", "Time RocksDB stalled writes",
           static_cast<double>(stats.write_stall_micros) / 1e6);
+  counter("recd_store_history_cache_hits_total", "User history reads answered from memory",
+          static_cast<double>(stats.history_cache_hits));
+  counter("recd_store_history_cache_misses_total", "User history reads that went to RocksDB to fill the cache",
+          static_cast<double>(stats.history_cache_misses));
+  gauge("recd_store_history_cache_users", "Users in the history cache", static_cast<double>(stats.history_cache_users));
+  gauge("recd_store_history_cache_entries", "History entries in the history cache",
+        static_cast<double>(stats.history_cache_entries));
 
   prometheus::MetricFamily isa = Family("recd_scorer_isa_info", "Instruction set the scorer kernels use", MetricType::Gauge);
   AddGauge(isa, 1, {{"isa", ScorerIsaName()}});

@@ -24,6 +24,9 @@
 //   recd_model_rejected_versions{model}                 gauge (stored versions the gate rejected)
 //   recd_store_disk_bytes, recd_store_pending_compaction_bytes, recd_store_write_stopped  gauges
 //   recd_store_write_stall_seconds_total                counter
+//   recd_store_history_cache_hits_total, recd_store_history_cache_misses_total  counters (history
+//                                                        reads from memory / from RocksDB)
+//   recd_store_history_cache_users, recd_store_history_cache_entries  gauges (what it holds now)
 //   recd_scorer_isa_info{isa}, recd_build_info{version} gauges = 1
 //   process_resident_memory_bytes, process_virtual_memory_bytes, process_cpu_seconds_total,
 //   process_open_fds, process_max_fds, process_threads, process_start_time_seconds
