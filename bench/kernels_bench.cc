@@ -50,10 +50,12 @@ void BM_DotFilter(benchmark::State& state, IsaLevel level) {
 void BM_Int8DotFilter(benchmark::State& state, IsaLevel level) {
   if (!Usable(state, level)) return;
   const size_t d = static_cast<size_t>(state.range(0));
-  const size_t stride = (d + kCodeStrideAlign - 1) / kCodeStrideAlign * kCodeStrideAlign;
+  const size_t stride = (d + kCodeGroup - 1) / kCodeGroup * kCodeGroup;
   std::mt19937_64 rng(3);
   std::uniform_int_distribution<int> code(-127, 127);
-  std::vector<int8_t> codes(kRows * stride), qcodes(stride);
+  // Whole blocks of kCodeBlockRows rows (the layout of kernels.h; random codes, so any order).
+  std::vector<int8_t> codes((kRows + kCodeBlockRows - 1) / kCodeBlockRows * kCodeBlockRows * stride),
+      qcodes(stride);
   for (auto& c : codes) c = static_cast<int8_t>(code(rng));
   for (auto& c : qcodes) c = static_cast<int8_t>(code(rng));
   const auto scales = Gaussian(kRows, 4);

@@ -56,8 +56,8 @@ class QuantizedScorer final : public ItemScorer {
       : items_(std::move(items)),
         options_(options),
         kernels_(kernels),
-        stride_((static_cast<size_t>(items_->cols()) + kernels::kCodeStrideAlign - 1) /
-                kernels::kCodeStrideAlign * kernels::kCodeStrideAlign) {
+        stride_((static_cast<size_t>(items_->cols()) + kernels::kCodeGroup - 1) /
+                kernels::kCodeGroup * kernels::kCodeGroup) {
     Encode();
     if (options_.huge_pages) {
       AdviseHugePages(codes_.data(), codes_.size());
@@ -96,6 +96,17 @@ class QuantizedScorer final : public ItemScorer {
   }
 
  private:
+  // Code j of row `item` is codes_[RowStart(item) + CodeOffset(j)] (the blocked layout of
+  // core/kernels/kernels.h).
+  size_t RowStart(size_t item) const {
+    return (item / kernels::kCodeBlockRows) * kernels::kCodeBlockRows * stride_ +
+           (item % kernels::kCodeBlockRows) * kernels::kCodeGroup;
+  }
+  static size_t CodeOffset(size_t j) {
+    return (j / kernels::kCodeGroup) * kernels::kCodeBlockRows * kernels::kCodeGroup +
+           j % kernels::kCodeGroup;
+  }
+
   // The query in code space: column scales folded in, rounded to int8 with one scale.
   struct QueryCodes {
     std::vector<int8_t> codes;  // stride_ entries, zero padded
@@ -182,7 +193,8 @@ class QuantizedScorer final : public ItemScorer {
     for (float& s : col_scales_) {
       if (s == 0.0f) s = 1.0f;  // an all-zero dimension: any scale encodes it exactly
     }
-    codes_.assign(n * stride_, 0);
+    const size_t blocks = (n + kernels::kCodeBlockRows - 1) / kernels::kCodeBlockRows;
+    codes_.assign(blocks * kernels::kCodeBlockRows * stride_, 0);
     row_scales_.assign(n, 0.0f);
     std::vector<float> y(d);
     for (size_t i = 0; i < n; ++i) {
@@ -195,9 +207,9 @@ class QuantizedScorer final : public ItemScorer {
       if (m == 0.0f) continue;  // zero row: zero codes, zero scale
       const float scale = m / 127.0f;
       row_scales_[i] = scale;
-      int8_t* c = codes_.data() + i * stride_;
+      int8_t* c = codes_.data() + RowStart(i);
       for (size_t j = 0; j < d; ++j) {
-        c[j] = static_cast<int8_t>(std::clamp(std::lrint(y[j] / scale), -127L, 127L));
+        c[CodeOffset(j)] = static_cast<int8_t>(std::clamp(std::lrint(y[j] / scale), -127L, 127L));
       }
     }
     EncodeBounds();
@@ -213,14 +225,15 @@ class QuantizedScorer final : public ItemScorer {
     const double fp = (static_cast<double>(d) + 2.0) * kUnitRoundoff;
     for (size_t i = 0; i < n; ++i) {
       const float* row = items_->data() + i * d;
-      const int8_t* c = codes_.data() + i * stride_;
+      const int8_t* c = codes_.data() + RowStart(i);
       double e2 = 0.0, x2 = 0.0, c2 = 0.0;
       for (size_t j = 0; j < d; ++j) {
         const double x = row[j];
-        const double decoded = static_cast<double>(row_scales_[i]) * col_scales_[j] * c[j];
+        const int8_t code = c[CodeOffset(j)];
+        const double decoded = static_cast<double>(row_scales_[i]) * col_scales_[j] * code;
         e2 += (x - decoded) * (x - decoded);
         x2 += x * x;
-        c2 += static_cast<double>(c[j]) * c[j];
+        c2 += static_cast<double>(code) * code;
       }
       residual_[i] = RoundUp((std::sqrt(e2) + fp * std::sqrt(x2)) * kMargin);
       code_norm_[i] = RoundUp(static_cast<double>(row_scales_[i]) * std::sqrt(c2) * kMargin);
@@ -250,8 +263,10 @@ class QuantizedScorer final : public ItemScorer {
   std::shared_ptr<const EmbeddingMatrix> items_;
   ScorerOptions options_;
   const kernels::KernelTable& kernels_;
-  size_t stride_;                  // bytes per code row: d rounded up to kCodeStrideAlign
-  std::vector<int8_t> codes_;      // num_items x stride_, zero padded
+  size_t stride_;                  // codes per row: d rounded up to kernels::kCodeGroup
+  // Rows of stride_ codes in the blocked layout of core/kernels/kernels.h (blocks of
+  // kCodeBlockRows rows, the last one zero padded), zero padded past d.
+  std::vector<int8_t> codes_;
   std::vector<float> row_scales_;  // num_items
   std::vector<float> col_scales_;  // dim
   // Exact mode's per-item bound coefficients (see the top of this file) and their maxima.
@@ -343,9 +358,9 @@ std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> quer
         // For the few rows that pass, the decoded row's score q.x^_i = row_scale_i <f, code_i>
         // in double, which removes the query's rounding from the bound: |s_i - q.x^_i| <=
         // |q| residual_i, plus the double sum's own error (d + 2) 2^-53 |f| code_norm_i.
-        const int8_t* code = codes + item * stride;
+        const int8_t* code = codes + RowStart(item);
         double dot = 0.0;
-        for (size_t j = 0; j < d; ++j) dot += qc.folded[j] * code[j];
+        for (size_t j = 0; j < d; ++j) dot += qc.folded[j] * code[CodeOffset(j)];
         const double a = dot * static_cast<double>(row_scales[item]);
         const double b = (qnorm * residual_[item] + double_sum_error * code_norm_[item] +
                           0x1.0p-52 * std::fabs(a) + underflow_slack) *

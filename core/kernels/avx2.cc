@@ -188,78 +188,74 @@ inline __m256i ChunkDot(__m256i x, __m256i q_abs, __m256i q, __m256i ones16) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(q_abs, _mm256_sign_epi8(x, q)), ones16);
 }
 
-// Horizontal int32 sums of 8 accumulators, lane r = sum of a_r (exact in integers).
-__m256i ReduceInt8(__m256i a0, __m256i a1, __m256i a2, __m256i a3, __m256i a4, __m256i a5,
-                   __m256i a6, __m256i a7) {
-  const __m256i t0 = _mm256_hadd_epi32(a0, a1);
-  const __m256i t1 = _mm256_hadd_epi32(a2, a3);
-  const __m256i t2 = _mm256_hadd_epi32(a4, a5);
-  const __m256i t3 = _mm256_hadd_epi32(a6, a7);
-  const __m256i u0 = _mm256_hadd_epi32(t0, t1);
-  const __m256i u1 = _mm256_hadd_epi32(t2, t3);
-  return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
-                          _mm256_permute2x128_si256(u0, u1, 0x31));
+// The 8 rows of one half block (32 bytes per group: rows 0-7 of the block, or 8-15), lane r =
+// row r's dot product. `qa` / `qs` hold each group's 4 query codes repeated 8 times, as |q| and
+// as q (see ChunkDot).
+inline __m256i HalfBlockDot(const int8_t* half, size_t groups, const __m256i* qa, const __m256i* qs,
+                            __m256i ones16) {
+  __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+  size_t g = 0;
+  for (; g + 2 <= groups; g += 2) {
+    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(half + g * 64));
+    const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(half + g * 64 + 64));
+    acc0 = _mm256_add_epi32(acc0, ChunkDot(x0, qa[g], qs[g], ones16));
+    acc1 = _mm256_add_epi32(acc1, ChunkDot(x1, qa[g + 1], qs[g + 1], ones16));
+  }
+  if (g < groups) {
+    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(half + g * 64));
+    acc0 = _mm256_add_epi32(acc0, ChunkDot(x0, qa[g], qs[g], ones16));
+  }
+  return _mm256_add_epi32(acc0, acc1);
 }
 
-int32_t HsumInt(__m256i a) {
-  const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
-  const __m128i s2 = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xb1)));
-}
-
+// Blocked codes (kernels.h): one 32-byte load holds 4 codes of 8 rows, so the sign trick with
+// the group's query codes repeated 8 times gives 8 row sums per load, with no horizontal
+// reduction. Query vectors are built once per call (stride / 4 pairs of ymm).
 size_t Int8DotFilterAvx2(const int8_t* codes, const float* row_scales, size_t n, size_t stride,
                          const int8_t* query_codes, float query_scale, float offset,
                          float threshold, float* out_scores, uint32_t* out_rows) {
-  // Query chunks are reloaded per row group (stride / 32 chunks; they stay in L1).
   const __m256i ones16 = _mm256_set1_epi16(1);
   const __m256 vqs = _mm256_set1_ps(query_scale);
   const __m256 voff = _mm256_set1_ps(offset);
   const __m256 vthr = _mm256_set1_ps(threshold);
+  const size_t groups = stride / kCodeGroup;
+  // Query vectors for up to 64 groups (d <= 256) stay in L1; wider rows build the rest per block.
+  constexpr size_t kMaxGroups = 64;
+  __m256i qa[kMaxGroups], qs[kMaxGroups];
   size_t count = 0;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const int8_t* r = codes + i * stride;
-    __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256(),
-            a2 = _mm256_setzero_si256(), a3 = _mm256_setzero_si256(),
-            a4 = _mm256_setzero_si256(), a5 = _mm256_setzero_si256(),
-            a6 = _mm256_setzero_si256(), a7 = _mm256_setzero_si256();
-    for (size_t j = 0; j < stride; j += 32) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(query_codes + j));
-      const __m256i qa = _mm256_abs_epi8(q);
-#define RECD_INT8_ROW(k, acc)                                                                 \
-  acc = _mm256_add_epi32(                                                                     \
-      acc, ChunkDot(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r + (k)*stride + j)), \
-                    qa, q, ones16))
-      RECD_INT8_ROW(0, a0);
-      RECD_INT8_ROW(1, a1);
-      RECD_INT8_ROW(2, a2);
-      RECD_INT8_ROW(3, a3);
-      RECD_INT8_ROW(4, a4);
-      RECD_INT8_ROW(5, a5);
-      RECD_INT8_ROW(6, a6);
-      RECD_INT8_ROW(7, a7);
-#undef RECD_INT8_ROW
-    }
-    const __m256 dots =
-        _mm256_add_ps(_mm256_cvtepi32_ps(ReduceInt8(a0, a1, a2, a3, a4, a5, a6, a7)), voff);
-    const __m256 s = _mm256_mul_ps(_mm256_mul_ps(dots, _mm256_loadu_ps(row_scales + i)), vqs);
-    const int m = _mm256_movemask_ps(_mm256_cmp_ps(s, vthr, _CMP_NLE_UQ));
-    if (m != 0) count = Emit8(s, m, i, out_scores, out_rows, count);
+  const size_t held = groups < kMaxGroups ? groups : kMaxGroups;
+  for (size_t g = 0; g < held; ++g) {
+    int32_t word;
+    __builtin_memcpy(&word, query_codes + g * kCodeGroup, sizeof(word));
+    qs[g] = _mm256_set1_epi32(word);
+    qa[g] = _mm256_abs_epi8(qs[g]);
   }
-  for (; i < n; ++i) {
-    const int8_t* r = codes + i * stride;
-    __m256i acc = _mm256_setzero_si256();
-    for (size_t j = 0; j < stride; j += 32) {
-      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(query_codes + j));
-      acc = _mm256_add_epi32(
-          acc, ChunkDot(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r + j)),
-                        _mm256_abs_epi8(q), q, ones16));
+  for (size_t i = 0; i < n; i += kCodeBlockRows) {
+    const int8_t* block = codes + i * stride;
+    __m256i lo = HalfBlockDot(block, held, qa, qs, ones16);
+    __m256i hi = HalfBlockDot(block + 32, held, qa, qs, ones16);
+    // Groups past the ones held in registers (rows wider than 256 codes).
+    for (size_t g = held; g < groups; ++g) {
+      int32_t word;
+      __builtin_memcpy(&word, query_codes + g * kCodeGroup, sizeof(word));
+      const __m256i q = _mm256_set1_epi32(word);
+      const __m256i qabs = _mm256_abs_epi8(q);
+      lo = _mm256_add_epi32(lo, ChunkDot(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + g * 64)),
+                                         qabs, q, ones16));
+      hi = _mm256_add_epi32(hi, ChunkDot(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + g * 64 + 32)),
+                                         qabs, q, ones16));
     }
-    const float s = (static_cast<float>(HsumInt(acc)) + offset) * row_scales[i] * query_scale;
-    if (!(s <= threshold)) {
-      out_scores[count] = s;
-      out_rows[count] = static_cast<uint32_t>(i);
-      ++count;
+    const size_t rows = n - i < kCodeBlockRows ? n - i : kCodeBlockRows;
+    for (size_t h = 0; h < 2 && h * 8 < rows; ++h) {
+      const size_t live = rows - h * 8 < 8 ? rows - h * 8 : 8;
+      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(live)),
+                                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const __m256 dots = _mm256_add_ps(_mm256_cvtepi32_ps(h == 0 ? lo : hi), voff);
+      const __m256 scales = _mm256_maskload_ps(row_scales + i + h * 8, mask);
+      const __m256 s = _mm256_mul_ps(_mm256_mul_ps(dots, scales), vqs);
+      const int m = _mm256_movemask_ps(_mm256_cmp_ps(s, vthr, _CMP_NLE_UQ)) &
+                    ((1 << static_cast<int>(live)) - 1);
+      if (m != 0) count = Emit8(s, m, i + h * 8, out_scores, out_rows, count);
     }
   }
   return count;

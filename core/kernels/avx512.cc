@@ -72,6 +72,20 @@ size_t Emit8(__m256 scores, unsigned mask, size_t base, float* out_scores, uint3
   return count;
 }
 
+size_t Emit16(__m512 scores, unsigned mask, size_t base, float* out_scores, uint32_t* out_rows,
+              size_t count) {
+  alignas(64) float tmp[16];
+  _mm512_store_ps(tmp, scores);
+  while (mask != 0) {
+    const unsigned lane = static_cast<unsigned>(__builtin_ctz(mask));
+    out_scores[count] = tmp[lane];
+    out_rows[count] = static_cast<uint32_t>(base + lane);
+    ++count;
+    mask &= mask - 1;
+  }
+  return count;
+}
+
 size_t DotFilterAvx512(const float* items, size_t n, size_t d, const float* query,
                        float threshold, float* out_scores, uint32_t* out_rows) {
   const size_t d16 = d & ~size_t{15};
@@ -99,66 +113,46 @@ size_t DotFilterAvx512(const float* items, size_t n, size_t d, const float* quer
   return count;
 }
 
-// int8 x int8 through int16: sign-extend 32 codes to 32 int16 and multiply-add pairs to 16
-// int32 (|x|, |q| <= 127: exact, no saturation).
-__m512i ChunkDot(const int8_t* x, __m512i q16) {
-  const __m512i x16 =
-      _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
-  return _mm512_madd_epi16(x16, q16);
-}
-
+// Blocked codes (kernels.h), no VNNI: each half of a group's 64 bytes (8 rows x 4 codes)
+// sign-extends to 32 int16 and multiplies-adds against the group's 4 query codes repeated, giving
+// 16 int32 (two partial sums per row; |x|, |q| <= 127: exact). The halves' partial sums are
+// paired up once per block.
 size_t Int8DotFilterAvx512(const int8_t* codes, const float* row_scales, size_t n, size_t stride,
                            const int8_t* query_codes, float query_scale, float offset,
                            float threshold, float* out_scores, uint32_t* out_rows) {
   const __m512 vqs = _mm512_set1_ps(query_scale);
   const __m512 voff = _mm512_set1_ps(offset);
   const __m512 vthr = _mm512_set1_ps(threshold);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const size_t groups = stride / kCodeGroup;
   size_t count = 0;
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const int8_t* r = codes + i * stride;
-    alignas(64) int32_t dots[16];
-    for (int k = 0; k < 16; ++k) {
-      __m512i acc = _mm512_setzero_si512();
-      for (size_t j = 0; j < stride; j += 32) {
-        const __m512i q16 =
-            _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(query_codes + j)));
-        acc = _mm512_add_epi32(acc, ChunkDot(r + static_cast<size_t>(k) * stride + j, q16));
-      }
-      dots[k] = _mm512_reduce_add_epi32(acc);
+  for (size_t i = 0; i < n; i += kCodeBlockRows) {
+    const int8_t* block = codes + i * stride;
+    __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+    for (size_t g = 0; g < groups; ++g) {
+      const int8_t* q = query_codes + g * kCodeGroup;
+      // (q0, q1, q2, q3) as int16, repeated.
+      const uint64_t pat = uint64_t{static_cast<uint16_t>(q[0])} |
+                           uint64_t{static_cast<uint16_t>(q[1])} << 16 |
+                           uint64_t{static_cast<uint16_t>(q[2])} << 32 |
+                           uint64_t{static_cast<uint16_t>(q[3])} << 48;
+      const __m512i qpat = _mm512_set1_epi64(static_cast<long long>(pat));
+      const __m512i x0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + g * 64)));
+      const __m512i x1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + g * 64 + 32)));
+      lo = _mm512_add_epi32(lo, _mm512_madd_epi16(x0, qpat));
+      hi = _mm512_add_epi32(hi, _mm512_madd_epi16(x1, qpat));
     }
+    const __m512i dots = _mm512_add_epi32(_mm512_permutex2var_epi32(lo, even, hi),
+                                          _mm512_permutex2var_epi32(lo, odd, hi));
+    const size_t rows = n - i < kCodeBlockRows ? n - i : kCodeBlockRows;
+    const __mmask16 live = TailMask16(rows);
     const __m512 s = _mm512_mul_ps(
-        _mm512_mul_ps(_mm512_add_ps(_mm512_cvtepi32_ps(_mm512_load_si512(dots)), voff),
-                      _mm512_loadu_ps(row_scales + i)),
+        _mm512_mul_ps(_mm512_add_ps(_mm512_cvtepi32_ps(dots), voff),
+                      _mm512_maskz_loadu_ps(live, row_scales + i)),
         vqs);
-    unsigned m = _mm512_cmp_ps_mask(s, vthr, _CMP_NLE_UQ);
-    if (m != 0) {
-      alignas(64) float tmp[16];
-      _mm512_store_ps(tmp, s);
-      while (m != 0) {
-        const unsigned lane = static_cast<unsigned>(__builtin_ctz(m));
-        out_scores[count] = tmp[lane];
-        out_rows[count] = static_cast<uint32_t>(i + lane);
-        ++count;
-        m &= m - 1;
-      }
-    }
-  }
-  for (; i < n; ++i) {
-    const int8_t* r = codes + i * stride;
-    __m512i acc = _mm512_setzero_si512();
-    for (size_t j = 0; j < stride; j += 32) {
-      const __m512i q16 =
-          _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(query_codes + j)));
-      acc = _mm512_add_epi32(acc, ChunkDot(r + j, q16));
-    }
-    const float s =
-        (static_cast<float>(_mm512_reduce_add_epi32(acc)) + offset) * row_scales[i] * query_scale;
-    if (!(s <= threshold)) {
-      out_scores[count] = s;
-      out_rows[count] = static_cast<uint32_t>(i);
-      ++count;
-    }
+    unsigned m = _mm512_mask_cmp_ps_mask(live, s, vthr, _CMP_NLE_UQ);
+    if (m != 0) count = Emit16(s, m, i, out_scores, out_rows, count);
   }
   return count;
 }
@@ -222,6 +216,8 @@ size_t GemmFilterAvx512(const float* items, size_t n, size_t d, const float* pan
 
 const KernelTable kAvx512Kernels = {"avx512", DotAvx512, DotFilterAvx512, Int8DotFilterAvx512,
                                     GemmFilterAvx512};
+const KernelTable kAvx512VnniKernels = {"avx512", DotAvx512, DotFilterAvx512,
+                                        Int8DotFilterAvx512Vnni, GemmFilterAvx512};
 
 }  // namespace kernels
 }  // namespace recd

@@ -31,6 +31,15 @@ IsaLevel FromEnvironment(IsaLevel supported) {
   return wanted < supported ? wanted : supported;
 }
 
+bool HasAvx512Vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 
 IsaLevel SupportedIsaLevel() {
@@ -45,8 +54,11 @@ IsaLevel DefaultIsaLevel() {
 
 const KernelTable& KernelsFor(IsaLevel level) {
   switch (level) {
-    case IsaLevel::kAvx512:
-      return kAvx512Kernels;
+    case IsaLevel::kAvx512: {
+      // VNNI changes only how the int8 scan multiplies; its scores are bitwise the same.
+      static const bool vnni = HasAvx512Vnni();
+      return vnni ? kAvx512VnniKernels : kAvx512Kernels;
+    }
     case IsaLevel::kAvx2:
       return kAvx2Kernels;
     case IsaLevel::kScalar:

@@ -1,7 +1,7 @@
 // Per-instruction-set scoring kernels behind one table of function pointers.
 //
 // Each ISA level is compiled in its own translation unit with its own flags (scalar.cc: baseline
-// x86-64; avx2.cc: -mavx2 -mfma; avx512.cc: -mavx512f/bw/vl/dq). To keep the One Definition Rule
+// x86-64; avx2.cc: -mavx2 -mfma; avx512.cc: -mavx512f/bw/vl/dq; avx512_vnni.cc: also -mavx512vnni). To keep the One Definition Rule
 // safe across those flag sets, kernel files include only this header, <cstddef>, <cstdint> and
 // <immintrin.h>: no Eigen, no standard templates, nothing with inline functions that the linker
 // could merge across TUs compiled for different CPUs. This header declares plain data and
@@ -33,12 +33,19 @@ using DotFn = float (*)(const float* a, const float* b, size_t d);
 using DotFilterFn = size_t (*)(const float* items, size_t n, size_t d, const float* query,
                                float threshold, float* out_scores, uint32_t* out_rows);
 
-// Quantized scan. `codes` holds n rows of `stride` int8 codes (stride a multiple of
-// kCodeStrideAlign, zero padded past d; codes in [-127, 127]); `query_codes` has `stride` codes,
-// zero padded. Score_i = (float(idot(codes_i, query_codes)) + offset) * row_scales[i] *
-// query_scale (added and multiplied in that order; offset 0 gives the approximate score, a
-// positive offset an upper bound whose slack scales with the row's scale). Filtered like
-// DotFilterFn.
+// Quantized scan. Codes are int8 in [-127, 127], stored in blocks of kCodeBlockRows rows so
+// that SIMD kernels score a whole block with one multiply-add per kCodeGroup codes: each row has
+// `stride` codes (a multiple of kCodeGroup, zero padded past d), and code j of row r sits at byte
+//   (r / kCodeBlockRows) * kCodeBlockRows * stride + (j / kCodeGroup) * kCodeBlockRows * kCodeGroup
+//     + (r % kCodeBlockRows) * kCodeGroup + j % kCodeGroup
+// i.e. a block is stride / kCodeGroup runs of 64 bytes, run g holding codes 4g..4g+3 of its 16
+// rows. `codes` points at the block of the first row, so callers scan from rows that are
+// multiples of kCodeBlockRows, and the array holds whole blocks (rows past n may hold anything;
+// they are never reported). `query_codes` has `stride` codes, zero padded. Score_i =
+// (float(idot(codes_i, query_codes)) + offset) * row_scales[i] * query_scale (added and
+// multiplied in that order; offset 0 gives the approximate score, a positive offset an upper
+// bound whose slack scales with the row's scale). Integer dot products are exact, so every
+// level returns bitwise the same scores. Filtered like DotFilterFn.
 using Int8DotFilterFn = size_t (*)(const int8_t* codes, const float* row_scales, size_t n,
                                    size_t stride, const int8_t* query_codes, float query_scale,
                                    float offset, float threshold, float* out_scores,
@@ -55,7 +62,8 @@ using GemmFilterFn = size_t (*)(const float* items, size_t n, size_t d, const fl
                                 uint32_t* out_rows, uint32_t* out_queries);
 
 inline constexpr size_t kPanelWidth = 16;
-inline constexpr size_t kCodeStrideAlign = 32;
+inline constexpr size_t kCodeBlockRows = 16;
+inline constexpr size_t kCodeGroup = 4;
 
 struct KernelTable {
   const char* isa;  // "scalar", "avx2", "avx512"
@@ -68,6 +76,15 @@ struct KernelTable {
 extern const KernelTable kScalarKernels;
 extern const KernelTable kAvx2Kernels;    // requires AVX2 and FMA
 extern const KernelTable kAvx512Kernels;  // requires AVX-512 F, BW, VL and DQ
+// kAvx512Kernels with the int8 scan on VNNI (vpdpbusd: 64 byte products per instruction);
+// requires AVX-512 F, BW, VL, DQ and VNNI. Same name ("avx512"): the scores are bitwise equal.
+extern const KernelTable kAvx512VnniKernels;
+
+// Defined in avx512_vnni.cc (compiled with -mavx512vnni), used by kAvx512VnniKernels.
+size_t Int8DotFilterAvx512Vnni(const int8_t* codes, const float* row_scales, size_t n,
+                               size_t stride, const int8_t* query_codes, float query_scale,
+                               float offset, float threshold, float* out_scores,
+                               uint32_t* out_rows);
 
 }  // namespace kernels
 }  // namespace recd

@@ -129,53 +129,95 @@ TEST_P(KernelTest, DotFilterReturnsExactlyTheRowsAboveThreshold) {
   }
 }
 
-TEST_P(KernelTest, Int8DotFilterMatchesScalarBitwise) {
-  // Integer sums are exact and the float multiplies happen in a fixed order, so every level
-  // must agree with the scalar kernel to the bit.
+// Packs row-major codes (n x stride) into the blocked layout of kernels.h; rows past n in the
+// last block get `pad` (the kernels must ignore them).
+std::vector<int8_t> PackBlocked(const std::vector<int8_t>& row_major, size_t n, size_t stride,
+                                int8_t pad) {
+  const size_t blocks = (n + kCodeBlockRows - 1) / kCodeBlockRows;
+  std::vector<int8_t> out(blocks * kCodeBlockRows * stride, pad);
+  for (size_t r = 0; r < n; ++r) {
+    for (size_t j = 0; j < stride; ++j) {
+      out[(r / kCodeBlockRows) * kCodeBlockRows * stride + (j / kCodeGroup) * kCodeBlockRows * kCodeGroup +
+          (r % kCodeBlockRows) * kCodeGroup + j % kCodeGroup] = row_major[r * stride + j];
+    }
+  }
+  return out;
+}
+
+// Integer sums are exact and the float multiplies happen in a fixed order, so a level must agree
+// with the exact integer dot product (and hence with the scalar kernel) to the bit.
+void CheckInt8Kernel(Int8DotFilterFn kernel) {
   std::mt19937_64 rng(11);
   std::uniform_int_distribution<int> code(-127, 127);
-  for (size_t stride : {size_t{32}, size_t{64}, size_t{96}, size_t{160}}) {
+  // Multiples of kCodeGroup around the SIMD widths; 260 and 516 exceed the 64 groups the AVX2
+  // kernel keeps in registers.
+  for (size_t stride : {size_t{4}, size_t{8}, size_t{12}, size_t{32}, size_t{36}, size_t{64},
+                        size_t{68}, size_t{96}, size_t{160}, size_t{260}, size_t{516}}) {
     for (size_t n : kRowCounts) {
       SCOPED_TRACE(testing::Message() << "stride=" << stride << " n=" << n);
-      std::vector<int8_t> codes(n * stride), qcodes(stride);
-      for (auto& c : codes) c = static_cast<int8_t>(code(rng));
+      std::vector<int8_t> row_major(n * stride), qcodes(stride);
+      for (auto& c : row_major) c = static_cast<int8_t>(code(rng));
       for (auto& c : qcodes) c = static_cast<int8_t>(code(rng));
-      // Extremes: all +-127 rows (largest pair sums the kernels must not saturate).
-      for (size_t j = 0; j < stride; ++j) codes[j] = 127;
+      // Extremes: a row of +127 and one of -127 against a query of +-127 (the largest sums the
+      // kernels must neither saturate nor overflow).
+      for (size_t j = 0; j < stride; ++j) row_major[j] = 127;
+      if (n > 1) {
+        for (size_t j = 0; j < stride; ++j) row_major[stride + j] = -127;
+      }
       for (size_t j = 0; j < stride; ++j) qcodes[j] = (j % 3 == 0) ? -127 : 127;
+      const std::vector<int8_t> codes = PackBlocked(row_major, n, stride, /*pad=*/-128);
       std::vector<float> row_scales = Gaussian(n, n + stride);
       const float qscale = 0.013f;
-      std::vector<float> got(n), want(n);
-      std::vector<uint32_t> got_rows(n), want_rows(n);
+      std::vector<float> got(n);
+      std::vector<uint32_t> got_rows(n);
       const float nan = std::numeric_limits<float>::quiet_NaN();
       for (const float offset : {0.0f, 1234.5f}) {
         SCOPED_TRACE(testing::Message() << "offset=" << offset);
-        ASSERT_EQ(table().int8_dot_filter(codes.data(), row_scales.data(), n, stride, qcodes.data(),
-                                          qscale, offset, nan, got.data(), got_rows.data()),
-                  n);
-        ASSERT_EQ(kScalarKernels.int8_dot_filter(codes.data(), row_scales.data(), n, stride,
-                                                 qcodes.data(), qscale, offset, nan, want.data(),
-                                                 want_rows.data()),
-                  n);
+        std::vector<float> want(n);
         for (size_t i = 0; i < n; ++i) {
           int64_t exact = 0;
-          for (size_t j = 0; j < stride; ++j) exact += int64_t{codes[i * stride + j]} * qcodes[j];
-          EXPECT_EQ(got_rows[i], i);
-          EXPECT_EQ(got[i], want[i]) << "row " << i;
-          EXPECT_EQ(want[i], (static_cast<float>(exact) + offset) * row_scales[i] * qscale)
-              << "row " << i;
+          for (size_t j = 0; j < stride; ++j) exact += int64_t{row_major[i * stride + j]} * qcodes[j];
+          want[i] = (static_cast<float>(exact) + offset) * row_scales[i] * qscale;
         }
-        // Threshold filtering keeps exactly the rows above it.
+        ASSERT_EQ(kernel(codes.data(), row_scales.data(), n, stride, qcodes.data(), qscale, offset,
+                         nan, got.data(), got_rows.data()),
+                  n);
+        for (size_t i = 0; i < n; ++i) {
+          EXPECT_EQ(got_rows[i], i);
+          EXPECT_EQ(got[i], want[got_rows[i]]) << "row " << i;
+        }
+        // Threshold filtering keeps exactly the rows above it, in row order.
         const float threshold = 0.0f;
-        const size_t count = table().int8_dot_filter(codes.data(), row_scales.data(), n, stride,
-                                                     qcodes.data(), qscale, offset, threshold,
-                                                     got.data(), got_rows.data());
-        size_t expected = 0;
-        for (size_t i = 0; i < n; ++i) expected += want[i] > threshold;
-        EXPECT_EQ(count, expected);
+        const size_t count = kernel(codes.data(), row_scales.data(), n, stride, qcodes.data(), qscale,
+                                    offset, threshold, got.data(), got_rows.data());
+        std::vector<uint32_t> expected;
+        for (size_t i = 0; i < n; ++i) {
+          if (want[i] > threshold) expected.push_back(static_cast<uint32_t>(i));
+        }
+        ASSERT_EQ(count, expected.size());
+        for (size_t c = 0; c < count; ++c) {
+          EXPECT_EQ(got_rows[c], expected[c]);
+          EXPECT_EQ(got[c], want[expected[c]]);
+        }
       }
     }
   }
+}
+
+TEST_P(KernelTest, Int8DotFilterIsExact) { CheckInt8Kernel(table().int8_dot_filter); }
+
+// Both AVX-512 int8 kernels, whichever one dispatch picks on this CPU.
+TEST(Avx512Int8Test, WithoutVnniIsExact) {
+  if (SupportedIsaLevel() < IsaLevel::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+  CheckInt8Kernel(kAvx512Kernels.int8_dot_filter);
+}
+
+TEST(Avx512Int8Test, VnniIsExact) {
+  __builtin_cpu_init();
+  if (SupportedIsaLevel() < IsaLevel::kAvx512 || !__builtin_cpu_supports("avx512vnni")) {
+    GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  }
+  CheckInt8Kernel(kAvx512VnniKernels.int8_dot_filter);
 }
 
 TEST_P(KernelTest, GemmFilterMatchesReferenceAndIsPositionIndependent) {

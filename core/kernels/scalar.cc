@@ -40,9 +40,13 @@ size_t Int8DotFilterScalar(const int8_t* codes, const float* row_scales, size_t 
                            float threshold, float* out_scores, uint32_t* out_rows) {
   size_t count = 0;
   for (size_t i = 0; i < n; ++i) {
-    const int8_t* c = codes + i * stride;
+    // Row i's first group in its block; group g of the row is kCodeBlockRows groups further.
+    const int8_t* c = codes + (i / kCodeBlockRows) * kCodeBlockRows * stride +
+                      (i % kCodeBlockRows) * kCodeGroup;
     int32_t acc = 0;
-    for (size_t j = 0; j < stride; ++j) acc += int32_t{c[j]} * int32_t{query_codes[j]};
+    for (size_t j = 0; j < stride; j += kCodeGroup, c += kCodeBlockRows * kCodeGroup) {
+      for (size_t b = 0; b < kCodeGroup; ++b) acc += int32_t{c[b]} * int32_t{query_codes[j + b]};
+    }
     const float s = (static_cast<float>(acc) + offset) * row_scales[i] * query_scale;
     if (!(s <= threshold)) {
       out_scores[count] = s;
