@@ -112,7 +112,7 @@ class QuantizedScorer final : public ItemScorer {
     std::vector<int8_t> codes;  // stride_ entries, zero padded
     float scale = 1.0f;
     double rounding_norm = 0.0;  // |f - scale * codes|, f_j = q_j * col_scale_j (real)
-    std::vector<double> folded;  // f_j, exact (a product of two floats fits a double)
+    std::vector<double> folded;  // f_j, exact (a product of two floats fits a double); stride_
     double folded_norm = 0.0;    // |f|
   };
 
@@ -127,7 +127,7 @@ class QuantizedScorer final : public ItemScorer {
       qmax = std::max(qmax, std::fabs(folded[j]));
     }
     qc.scale = qmax > 0.0f ? qmax / 127.0f : 1.0f;
-    qc.folded.resize(d);
+    qc.folded.assign(stride_, 0.0);  // zero padded like the codes (kernels read stride_)
     double sq = 0.0, f2 = 0.0;
     for (size_t j = 0; j < d; ++j) {
       qc.codes[j] =
@@ -325,6 +325,7 @@ std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> quer
   const float* row_scales = row_scales_.data();
   const size_t stride = stride_;
   const kernels::Int8DotFilterFn scan = kernels_.int8_dot_filter;
+  const kernels::Int8RowDotF64Fn row_dot = kernels_.int8_row_dot_f64;
   const std::vector<RowRange> parts = SplitRows(n, stride_ + sizeof(float), options_.num_threads);
   std::vector<ExactPartition> state(parts.size(), ExactPartition(kk));
 
@@ -358,9 +359,7 @@ std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> quer
         // For the few rows that pass, the decoded row's score q.x^_i = row_scale_i <f, code_i>
         // in double, which removes the query's rounding from the bound: |s_i - q.x^_i| <=
         // |q| residual_i, plus the double sum's own error (d + 2) 2^-53 |f| code_norm_i.
-        const int8_t* code = codes + RowStart(item);
-        double dot = 0.0;
-        for (size_t j = 0; j < d; ++j) dot += qc.folded[j] * code[CodeOffset(j)];
+        const double dot = row_dot(codes + RowStart(item), qc.folded.data(), stride);
         const double a = dot * static_cast<double>(row_scales[item]);
         const double b = (qnorm * residual_[item] + double_sum_error * code_norm_[item] +
                           0x1.0p-52 * std::fabs(a) + underflow_slack) *

@@ -215,9 +215,10 @@ size_t GemmFilterAvx512(const float* items, size_t n, size_t d, const float* pan
 }  // namespace
 
 const KernelTable kAvx512Kernels = {"avx512", DotAvx512, DotFilterAvx512, Int8DotFilterAvx512,
-                                    GemmFilterAvx512};
+                                    GemmFilterAvx512, Int8RowDotF64Avx2};
 const KernelTable kAvx512VnniKernels = {"avx512", DotAvx512, DotFilterAvx512,
-                                        Int8DotFilterAvx512Vnni, GemmFilterAvx512};
+                                        Int8DotFilterAvx512Vnni, GemmFilterAvx512,
+                                        Int8RowDotF64Avx2};
 
 }  // namespace kernels
 }  // namespace recd
