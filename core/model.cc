@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "core/als.h"
 #include "core/biased_mf.h"
+#include "core/ease.h"
 #include "core/popularity.h"
 #include "core/pure_svd.h"
 #include "core/two_tower.h"
@@ -64,6 +65,7 @@ constexpr Algorithm kAlgorithms[] = {
     {kBiasedMfAlgorithm, TrainBiasedMf, CreateBiasedMfModel},
     {kAlsAlgorithm, TrainAls, CreateAlsModel},
     {kTwoTowerAlgorithm, TrainTwoTower, CreateTwoTowerModel},
+    {kEaseAlgorithm, TrainEase, CreateEaseModel},
 };
 
 const Algorithm* FindAlgorithm(absl::string_view name) {

@@ -22,7 +22,7 @@ namespace recd {
 // Descriptive facts about one trained version. Everything here is persisted with the version.
 struct ModelMetadata {
   std::string name;       // model name used in requests, e.g. "pure_svd"
-  std::string algorithm;  // "popularity", "pure_svd", "biased_mf", "als", "two_tower"
+  std::string algorithm;  // "popularity", "pure_svd", "biased_mf", "als", "two_tower", "ease"
   uint64_t version = 0;   // assigned by the store when saved; 1, 2, ...
   int64_t trained_at_ms = 0;
   double train_seconds = 0.0;

@@ -70,7 +70,9 @@ INSTANTIATE_TEST_SUITE_P(
     Models, PlantedBlocksTest,
     ::testing::Values(
         ModelConfig{"svd", "pure_svd", {{"rank", "4"}, {"weighting", "binary"}}},
-        ModelConfig{"als", "als", {{"factors", "4"}, {"iterations", "15"}, {"regularization", "0.1"}, {"weighting", "binary"}}}),
+        ModelConfig{"als", "als", {{"factors", "4"}, {"iterations", "15"}, {"regularization", "0.1"}, {"weighting", "binary"}}},
+        ModelConfig{"ease", "ease", {}},
+        ModelConfig{"ease_rank4", "ease", {{"rank", "4"}, {"seq_weight", "0"}}}),
     [](const auto& info) { return info.param.name; });
 
 // A dense planted rank-3 matrix of positive weights: PureSVD of rank 3 spans its row space, so
