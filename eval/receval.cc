@@ -54,7 +54,7 @@
 ABSL_FLAG(std::string, data, "",
           "MovieLens folder (u.data or ratings.dat). Default: $RECD_MOVIELENS_DIR, else "
           "../shared/data/ml-100k");
-ABSL_FLAG(std::string, models, "popularity,pure_svd,biased_mf,als,two_tower",
+ABSL_FLAG(std::string, models, "popularity,pure_svd,biased_mf,als,two_tower,ease",
           "models to evaluate, name[:algorithm], comma-separated");
 ABSL_FLAG(std::string, model_params, "", "hyperparameters, name.key=value, comma-separated");
 ABSL_FLAG(std::string, protocols, "rating,recommenders,next_item", "protocols to run");
