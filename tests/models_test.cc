@@ -20,11 +20,11 @@ using ::recd::testing::RecdProcess;
 using ::recd::testing::TempDir;
 using ::testing::HasSubstr;
 
-const std::vector<std::string> kModels = {"pure_svd", "biased_mf", "als", "two_tower"};
+const std::vector<std::string> kModels = {"pure_svd", "biased_mf", "als", "two_tower", "ease"};
 
 // Small models: the clustered data has 60 users and 40 items.
 const std::vector<std::string> kArgs = {
-    "--models=popularity,pure_svd,biased_mf,als,two_tower",
+    "--models=popularity,pure_svd,biased_mf,als,two_tower,ease",
     "--model_params=pure_svd.rank=4,biased_mf.factors=4,biased_mf.regularization=0.1,"
     "als.factors=4,als.regularization=1,"
     "two_tower.dim=8,two_tower.embedding_dim=8,two_tower.hidden_dim=16,two_tower.epochs=40,"
@@ -87,7 +87,7 @@ TEST_F(ModelsTest, EveryAlgorithmTrainsPersistsAndIsSelectablePerRequest) {
     recd::v1::TrainNowResponse trained;
     grpc::Status train = testing::TrainAll(*stub, &trained);
     ASSERT_TRUE(train.ok()) << train.error_message();
-    EXPECT_EQ(trained.results_size(), 5);
+    EXPECT_EQ(trained.results_size(), 6);
 
     recd::v1::GetModelInfoResponse info;
     ASSERT_TRUE(testing::GetModelInfo(*stub, &info).ok());
@@ -97,7 +97,7 @@ TEST_F(ModelsTest, EveryAlgorithmTrainsPersistsAndIsSelectablePerRequest) {
       EXPECT_EQ(m.live_version(), 1u) << m.name();
     }
     EXPECT_THAT(algorithms, ::testing::IsSupersetOf({"popularity", "pure_svd", "biased_mf", "als",
-                                                     "two_tower"}));
+                                                     "two_tower", "ease"}));
 
     for (const std::string& model : kModels) {
       for (const std::string& user : users) {
