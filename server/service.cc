@@ -11,7 +11,7 @@ namespace recd::server {
 namespace {
 
 // The client's x-request-id when it sent one (cut to 64 bytes), else a process-unique id.
-std::string RequestId(const grpc::ServerContext& context, uint64_t call_number) {
+std::string RequestId(const grpc::ServerContextBase& context, uint64_t call_number) {
   auto it = context.client_metadata().find("x-request-id");
   if (it != context.client_metadata().end()) {
     std::string id(it->second.data(), std::min<size_t>(it->second.size(), 64));
@@ -23,7 +23,7 @@ std::string RequestId(const grpc::ServerContext& context, uint64_t call_number) 
   return absl::StrFormat("%08x-%x", static_cast<uint32_t>(getpid()), call_number);
 }
 
-absl::string_view AuthorizationHeader(const grpc::ServerContext& context) {
+absl::string_view AuthorizationHeader(const grpc::ServerContextBase& context) {
   auto it = context.client_metadata().find("authorization");
   if (it == context.client_metadata().end()) return "";
   return absl::string_view(it->second.data(), it->second.size());
@@ -41,7 +41,11 @@ class DecodeErrorInterceptor : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       const grpc::Status status = methods->GetSendStatus();
-      if (status.error_code() == grpc::StatusCode::INTERNAL && status.error_message().empty()) {
+      // The synchronous handlers answer an undecodable request with INTERNAL, the callback ones
+      // (the reads) with UNIMPLEMENTED; both without a message, which recd never sends.
+      if ((status.error_code() == grpc::StatusCode::INTERNAL ||
+           status.error_code() == grpc::StatusCode::UNIMPLEMENTED) &&
+          status.error_message().empty()) {
         // "/recd.v1.Recommender/LogInteractions" -> "recd.v1.LogInteractionsRequest".
         const size_t slash = method_.rfind('/');
         const std::string request_type =
@@ -70,7 +74,7 @@ grpc::experimental::Interceptor* DecodeErrorInterceptorFactory::CreateServerInte
   return new DecodeErrorInterceptor(method);
 }
 
-grpc::Status RecommenderService::Handle(Method method, grpc::ServerContext* context,
+grpc::Status RecommenderService::Handle(Method method, grpc::ServerContextBase* context,
                                         const std::function<absl::Status()>& body) {
   std::optional<Metrics::Call> call;
   if (metrics_ != nullptr) call.emplace(metrics_, method);
@@ -97,21 +101,31 @@ grpc::Status RecommenderService::Handle(Method method, grpc::ServerContext* cont
   return status;
 }
 
-grpc::Status RecommenderService::Recommend(grpc::ServerContext* context, const recd::v1::RecommendRequest* request,
-                                           recd::v1::RecommendResponse* response) {
-  return Handle(Method::kRecommend, context, [&] { return engine_->Recommend(*request, response); });
+grpc::ServerUnaryReactor* RecommenderService::HandleUnary(Method method, grpc::CallbackServerContext* context,
+                                                         const std::function<absl::Status()>& body) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(Handle(method, context, body));
+  return reactor;
 }
 
-grpc::Status RecommenderService::RecommendBatch(grpc::ServerContext* context,
-                                                const recd::v1::RecommendBatchRequest* request,
-                                                recd::v1::RecommendBatchResponse* response) {
-  return Handle(Method::kRecommendBatch, context, [&] { return engine_->RecommendBatch(*request, response); });
+grpc::ServerUnaryReactor* RecommenderService::Recommend(grpc::CallbackServerContext* context,
+                                                        const recd::v1::RecommendRequest* request,
+                                                        recd::v1::RecommendResponse* response) {
+  return HandleUnary(Method::kRecommend, context, [&] { return engine_->Recommend(*request, response); });
 }
 
-grpc::Status RecommenderService::SimilarItems(grpc::ServerContext* context,
-                                              const recd::v1::SimilarItemsRequest* request,
-                                              recd::v1::SimilarItemsResponse* response) {
-  return Handle(Method::kSimilarItems, context, [&] { return engine_->SimilarItems(*request, response); });
+grpc::ServerUnaryReactor* RecommenderService::RecommendBatch(grpc::CallbackServerContext* context,
+                                                             const recd::v1::RecommendBatchRequest* request,
+                                                             recd::v1::RecommendBatchResponse* response) {
+  return HandleUnary(Method::kRecommendBatch, context,
+                     [&] { return engine_->RecommendBatch(*request, response); });
+}
+
+grpc::ServerUnaryReactor* RecommenderService::SimilarItems(grpc::CallbackServerContext* context,
+                                                           const recd::v1::SimilarItemsRequest* request,
+                                                           recd::v1::SimilarItemsResponse* response) {
+  return HandleUnary(Method::kSimilarItems, context,
+                     [&] { return engine_->SimilarItems(*request, response); });
 }
 
 grpc::Status RecommenderService::LogInteractions(grpc::ServerContext* context,

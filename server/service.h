@@ -14,7 +14,8 @@
 
 namespace recd::server {
 
-// Turns gRPC's answer to an undecodable request (INTERNAL with an empty message: the protobuf
+// Turns gRPC's answer to an undecodable request (INTERNAL, or UNIMPLEMENTED for the callback
+// methods, with an empty message: the protobuf
 // parser refused the bytes before any handler ran, typically because a string field such as an
 // id is not valid UTF-8, which proto3 forbids) into INVALID_ARGUMENT naming the request type and
 // the likely cause. recd's own handlers never answer INTERNAL without a message.
@@ -23,7 +24,15 @@ class DecodeErrorInterceptorFactory : public grpc::experimental::ServerIntercept
   grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override;
 };
 
-class RecommenderService final : public recd::v1::Recommender::Service {
+// The reads (Recommend, RecommendBatch, SimilarItems) use gRPC's callback API: they run on the
+// thread that received the call, with no hand-off to a synchronous-server thread (a futex wake
+// and a context switch per call, about half of a small Recommend's CPU). They never block.
+// The other methods may wait (fsync, training, compaction) and stay synchronous.
+using RecommenderServiceBase = recd::v1::Recommender::WithCallbackMethod_Recommend<
+    recd::v1::Recommender::WithCallbackMethod_RecommendBatch<
+        recd::v1::Recommender::WithCallbackMethod_SimilarItems<recd::v1::Recommender::Service>>>;
+
+class RecommenderService final : public RecommenderServiceBase {
  public:
   // `metrics` may be null. A share `request_log_sample_rate` (0..1) of calls is logged, one line
   // each; server-side failures (internal, data loss, unavailable, unknown) are always logged.
@@ -31,14 +40,15 @@ class RecommenderService final : public recd::v1::Recommender::Service {
   RecommenderService(Engine* engine, Metrics* metrics, const Authorizer* auth, double request_log_sample_rate)
       : engine_(engine), metrics_(metrics), auth_(auth), request_log_sample_rate_(request_log_sample_rate) {}
 
-  grpc::Status Recommend(grpc::ServerContext* context, const recd::v1::RecommendRequest* request,
-                         recd::v1::RecommendResponse* response) override;
-  grpc::Status RecommendBatch(grpc::ServerContext* context,
-                              const recd::v1::RecommendBatchRequest* request,
-                              recd::v1::RecommendBatchResponse* response) override;
-  grpc::Status SimilarItems(grpc::ServerContext* context,
-                            const recd::v1::SimilarItemsRequest* request,
-                            recd::v1::SimilarItemsResponse* response) override;
+  grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* context,
+                                      const recd::v1::RecommendRequest* request,
+                                      recd::v1::RecommendResponse* response) override;
+  grpc::ServerUnaryReactor* RecommendBatch(grpc::CallbackServerContext* context,
+                                           const recd::v1::RecommendBatchRequest* request,
+                                           recd::v1::RecommendBatchResponse* response) override;
+  grpc::ServerUnaryReactor* SimilarItems(grpc::CallbackServerContext* context,
+                                         const recd::v1::SimilarItemsRequest* request,
+                                         recd::v1::SimilarItemsResponse* response) override;
   grpc::Status LogInteractions(grpc::ServerContext* context,
                                const recd::v1::LogInteractionsRequest* request,
                                recd::v1::LogInteractionsResponse* response) override;
@@ -62,7 +72,11 @@ class RecommenderService final : public recd::v1::Recommender::Service {
 
  private:
   // Runs one handler body: cancellation check, metrics, status conversion, request logging.
-  grpc::Status Handle(Method method, grpc::ServerContext* context, const std::function<absl::Status()>& body);
+  grpc::Status Handle(Method method, grpc::ServerContextBase* context,
+                      const std::function<absl::Status()>& body);
+  // Handle() for a callback method: finishes the call with its status.
+  grpc::ServerUnaryReactor* HandleUnary(Method method, grpc::CallbackServerContext* context,
+                                        const std::function<absl::Status()>& body);
 
   Engine* const engine_;
   Metrics* const metrics_;
