@@ -65,15 +65,25 @@ absl::StatusOr<PagePosition> ParsePageToken(absl::string_view token, const Model
 // The vector that represents `user` for `model`: the trained row when it is up to date, else a
 // fold-in of the history (which also covers users newer than the model and interactions logged
 // since it was trained). Empty when neither exists.
-EmbeddingVector UserVector(const Model& model, std::optional<UserIndex> user,
+// The user's vector: the trained row while the history holds nothing newer than the model, else
+// a fold-in of the history (remembered per snapshot until the history changes).
+EmbeddingVector UserVector(const ServingModel& serving, std::optional<UserIndex> user,
                            const std::vector<HistoryEntry>& history) {
+  const Model& model = *serving.model;
   const bool has_row = user.has_value() && model.HasUserEmbedding(*user);
   const uint64_t trained_through = model.meta().trained_through_sequence;
   const bool newer = std::any_of(history.begin(), history.end(),
                                  [&](const HistoryEntry& h) { return h.sequence > trained_through; });
   if (has_row && !newer) return model.UserEmbedding(*user);
+  const uint64_t fingerprint = HistoryFingerprint(history);
+  if (user.has_value() && serving.fold_ins != nullptr) {
+    if (std::optional<EmbeddingVector> cached = serving.fold_ins->Lookup(*user, fingerprint)) {
+      return *std::move(cached);
+    }
+  }
   EmbeddingVector folded = model.FoldInUser(history);
   if (folded.size() == 0 && has_row) return model.UserEmbedding(*user);
+  if (user.has_value() && serving.fold_ins != nullptr) serving.fold_ins->Insert(*user, fingerprint, folded);
   return folded;
 }
 
@@ -234,7 +244,7 @@ absl::Status Engine::RecommendValidated(const recd::v1::RecommendRequest& reques
   } else if (!user.has_value()) {
     fallback_reason = "unknown user";
   } else {
-    query = UserVector(*serving->model, user, history);
+    query = UserVector(*serving, user, history);
     if (query.size() == 0) fallback_reason = "the user has no history this model can use";
   }
   if (!fallback_reason.empty()) {
@@ -521,7 +531,16 @@ absl::Status Engine::DeleteUser(const recd::v1::DeleteUserRequest& request,
   RETURN_IF_ERROR(result.status());
   // The id is gone from the store, so no new request can reach the user; now drop their rows
   // from the live models, and have the maintenance thread purge the store's files soon.
+  // Folded-in vectors go from the snapshots being replaced and from their replacements.
+  auto forget_fold_ins = [&] {
+    for (const ModelConfig& config : registry_->configs()) {
+      std::shared_ptr<const ServingModel> live = registry_->Live(config.name);
+      if (live != nullptr && live->fold_ins != nullptr) live->fold_ins->Erase(result->index);
+    }
+  };
+  forget_fold_ins();
   RETURN_IF_ERROR(registry_->EraseUsers({result->index}, options_.scorer));
+  forget_fold_ins();
   {
     MutexLock lock(&purge_mu_);
     if (purge_due_ms_ == 0) {

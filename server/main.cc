@@ -49,6 +49,8 @@ ABSL_FLAG(int, micro_batch_max, 0,
           "matrix product over the catalogue, up to this many per batch (0 or 1 = off). No timer: an idle "
           "server answers each call alone.");
 ABSL_FLAG(int, micro_batch_scans, 0, "Scans running at once before calls queue for a batch (0 = hardware threads).");
+ABSL_FLAG(int64_t, fold_in_cache_users, static_cast<int64_t>(kDefaults.scorer.fold_in_cache_users),
+          "Folded-in user vectors remembered per model (users with interactions newer than the model; 0 = off).");
 ABSL_FLAG(std::string, model_scorers, "",
           "Per-model scorer kinds overriding --scorer, e.g. two_tower=hnsw,pure_svd=exact.");
 ABSL_FLAG(int, max_history, static_cast<int>(kDefaults.max_history),
@@ -175,6 +177,11 @@ int main(int argc, char** argv) {
   }
   options.scorer.micro_batch_max = static_cast<size_t>(absl::GetFlag(FLAGS_micro_batch_max));
   options.scorer.micro_batch_scans = static_cast<size_t>(absl::GetFlag(FLAGS_micro_batch_scans));
+  if (absl::GetFlag(FLAGS_fold_in_cache_users) < 0 || absl::GetFlag(FLAGS_fold_in_cache_users) > (int64_t{1} << 32)) {
+    std::fprintf(stderr, "recd: error: --fold_in_cache_users must be in [0, 4294967296]\n");
+    return 2;
+  }
+  options.scorer.fold_in_cache_users = static_cast<size_t>(absl::GetFlag(FLAGS_fold_in_cache_users));
   options.max_history = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_history)));
   options.history_cache_entries = static_cast<size_t>(absl::GetFlag(FLAGS_history_cache_entries));
   options.keep_versions = std::max(1, absl::GetFlag(FLAGS_keep_versions));

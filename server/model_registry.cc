@@ -99,6 +99,7 @@ absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Create(
   }
   serving->normalized_items = normalized;
   ASSIGN_OR_RETURN(serving->cosine_scorer, CreateItemScorer(normalized, scorer_options));
+  serving->fold_ins = std::make_unique<FoldInCache>(scorers.fold_in_cache_users);
   return std::shared_ptr<const ServingModel>(std::move(serving));
 }
 

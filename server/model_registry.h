@@ -18,6 +18,7 @@
 #include "core/sync.h"
 #include "core/model.h"
 #include "core/scorer.h"
+#include "server/fold_in_cache.h"
 #include "server/micro_batcher.h"
 
 namespace recd::server {
@@ -32,6 +33,8 @@ struct ScorerConfig {
   // (0 = the number of hardware threads).
   size_t micro_batch_max = 0;
   size_t micro_batch_scans = 0;
+  // Folded-in user vectors kept per model snapshot (server/fold_in_cache.h); 0 = none.
+  size_t fold_in_cache_users = 65536;
 
   // The options for model `name`: defaults, with its kind override if any.
   ScorerOptions For(absl::string_view name) const;
@@ -68,6 +71,9 @@ struct ServingModel {
   // Top-K by cosine: the same search over L2-normalised item factors (SimilarItems).
   std::shared_ptr<const EmbeddingMatrix> normalized_items;
   std::unique_ptr<ItemScorer> cosine_scorer;
+  // Fold-ins of users whose history is newer than this version (thread-safe; the only part of
+  // the snapshot that changes, and only as a cache).
+  std::unique_ptr<FoldInCache> fold_ins;
 
   const ModelMetadata& meta() const { return model->meta(); }
 

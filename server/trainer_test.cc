@@ -389,6 +389,60 @@ TEST_F(TrainerTest, DeleteUserErasesLiveRowsAtOnceAndTrainingKeepsThemErased) {
   EXPECT_FALSE(HasUserRows(h_.registry().Live("pure_svd")->model->data(), index));
 }
 
+TEST_F(TrainerTest, FoldInsAreReusedUntilTheHistoryChangesAndForgottenOnDelete) {
+  LogDemo(0, 20000);
+  ASSERT_TRUE(h_.TrainAll());
+  const std::string user = ActiveUser(7);
+  const UserIndex index = *h_.store().FindUser(user);
+  ASSERT_TRUE(h_.Log(user, demo_.interactions[25000].item_id));  // newer than the model
+  const auto live = h_.registry().Live("pure_svd");
+  ASSERT_EQ(live->fold_ins->size(), 0u);
+
+  const recd::v1::RecommendResponse first = h_.Recommend(user, 10);
+  ASSERT_EQ(first.source(), recd::v1::SOURCE_MODEL);
+  ASSERT_EQ(first.items_size(), 10);
+  EXPECT_EQ(live->fold_ins->size(), 1u);
+  // The scores are those of a fresh fold-in of the whole history.
+  auto history = h_.store().GetUserHistory(index, ServerOptions().max_history);
+  ASSERT_TRUE(history.ok());
+  const EmbeddingVector folded = live->model->FoldInUser(*history);
+  ASSERT_GT(folded.size(), 0);
+  for (const recd::v1::ScoredItem& item : first.items()) {
+    const float want = live->model->item_factors().row(*h_.store().FindItem(item.item_id())).dot(folded);
+    EXPECT_NEAR(item.score(), want, 1e-4f * (1.0f + std::fabs(want))) << item.item_id();
+  }
+  // Asked again: the same answer, from the cached vector.
+  const recd::v1::RecommendResponse again = h_.Recommend(user, 10);
+  ASSERT_EQ(again.items_size(), first.items_size());
+  for (int i = 0; i < first.items_size(); ++i) {
+    EXPECT_EQ(again.items(i).item_id(), first.items(i).item_id());
+    EXPECT_EQ(again.items(i).score(), first.items(i).score());
+  }
+
+  // A new interaction changes the history, so the vector is folded in again: the clicked item is
+  // gone and the other scores moved.
+  ASSERT_TRUE(h_.Log(user, first.items(0).item_id()));
+  const recd::v1::RecommendResponse after = h_.Recommend(user, 10);
+  ASSERT_EQ(after.items_size(), 10);
+  bool moved = false;
+  for (const recd::v1::ScoredItem& item : after.items()) {
+    EXPECT_NE(item.item_id(), first.items(0).item_id());
+    for (const recd::v1::ScoredItem& old : first.items()) {
+      if (old.item_id() == item.item_id() && old.score() != item.score()) moved = true;
+    }
+  }
+  EXPECT_TRUE(moved);
+  EXPECT_EQ(live->fold_ins->size(), 1u);  // replaced, not added
+
+  // DeleteUser leaves no vector of the user in the live snapshot's cache.
+  recd::v1::DeleteUserRequest request;
+  request.set_user_id(user);
+  recd::v1::DeleteUserResponse response;
+  ASSERT_TRUE(h_.engine().DeleteUser(request, &response).ok());
+  EXPECT_EQ(h_.registry().Live("pure_svd")->fold_ins->size(), 0u);
+  EXPECT_EQ(live->fold_ins->size(), 0u);
+}
+
 TEST_F(TrainerTest, ReadersNeverFailWhileVersionsAreSwappedAndRolledBack) {
   TrainerOptions o;
   o.gate_enabled = false;
