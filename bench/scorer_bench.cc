@@ -401,12 +401,12 @@ void BenchShape(const Config& cfg, int64_t n, int d) {
                         [&, k, t](size_t rep) {
                           g_sink = g_sink + int8[t]->TopK(query_row(rep), k, nullptr)[0].score;
                         },
-                        static_cast<double>(n) * ((d + 31) / 32 * 32 + 4), 0, {}});
+                        static_cast<double>(n) * ((d + 3) / 4 * 4 + 4), 0, {}});
           cs.push_back({"recd int8 exact",
                         [&, k, t](size_t rep) {
                           g_sink = g_sink + int8_exact[t]->TopK(query_row(rep), k, nullptr)[0].score;
                         },
-                        static_cast<double>(n) * ((d + 31) / 32 * 32 + 4), 0, {}});
+                        static_cast<double>(n) * ((d + 3) / 4 * 4 + 4), 0, {}});
           if (hnsw && t == cfg.threads.front()) {
             cs.push_back({"recd hnsw",
                           [&, k](size_t rep) {
@@ -426,6 +426,23 @@ void BenchShape(const Config& cfg, int64_t n, int d) {
           cs.push_back({"recd exact batch",
                         [&, k, queries](size_t) {
                           g_sink = g_sink + exact[t]->TopKBatch(queries, k, {})[0][0].score;
+                        },
+                        0, 2.0 * n * d * batch, {}});
+          // The int8 screen's batch must answer each query as the exact scan (checked here on
+          // the batch's first 8 queries, outside the timings).
+          {
+            const auto got = int8_exact[t]->TopKBatch(queries, k, {});
+            for (int q = 0; q < std::min(batch, 8); ++q) {
+              if (got[q] != exact[t]->TopK(query_row(q), k, nullptr)) {
+                std::fprintf(stderr, "int8 exact batch differs from the exact scan: N=%lld d=%d k=%d query %d\n",
+                             static_cast<long long>(n), d, k, q);
+                std::exit(1);
+              }
+            }
+          }
+          cs.push_back({"recd int8 exact batch",
+                        [&, k, queries](size_t) {
+                          g_sink = g_sink + int8_exact[t]->TopKBatch(queries, k, {})[0][0].score;
                         },
                         0, 2.0 * n * d * batch, {}});
         }
@@ -521,11 +538,17 @@ void PrintTargets() {
   for (int k : {10, 100}) {
     for (int t : {1, 2}) {
       const Row* batch = find(1000000, 64, k, 256, t, "recd exact batch");
+      const Row* int8_batch = find(1000000, 64, k, 256, t, "recd int8 exact batch");
       if (batch == nullptr || batch->vs_faiss <= 0) continue;
-      std::printf("  batch 256 k=%d threads=%d: %.1f ms, %.2fx FAISS Flat batched "
-                  "(target >= 1.5x: %s)\n",
-                  k, t, batch->stats.median, batch->vs_faiss,
-                  batch->vs_faiss >= 1.5 ? "met" : "MISSED");
+      std::printf("  batch 256 k=%d threads=%d: float32 %.1f ms = %.2fx FAISS Flat batched",
+                  k, t, batch->stats.median, batch->vs_faiss);
+      double best = batch->vs_faiss;
+      if (int8_batch != nullptr && int8_batch->vs_faiss > 0) {
+        std::printf("; int8 screen (exact answers) %.1f ms = %.2fx", int8_batch->stats.median,
+                    int8_batch->vs_faiss);
+        best = std::max(best, int8_batch->vs_faiss);
+      }
+      std::printf(" (target >= 1.5x: %s)\n", best >= 1.5 ? "met" : "MISSED");
     }
   }
 }

@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -48,6 +49,18 @@
 namespace recd {
 namespace scorer_internal {
 namespace {
+
+// The query in code space: column scales folded in, rounded to int8 with one scale.
+struct QueryCodes {
+  std::vector<int8_t> codes;  // stride_ entries, zero padded
+  float scale = 1.0f;
+  double rounding_norm = 0.0;  // |f - scale * codes|, f_j = q_j * col_scale_j (real)
+  std::vector<double> folded;  // f_j, exact (a product of two floats fits a double); stride_
+  double folded_norm = 0.0;    // |f|
+};
+
+struct ExactPartition;
+struct ExactScreen;
 
 class QuantizedScorer final : public ItemScorer {
  public:
@@ -76,13 +89,18 @@ class QuantizedScorer final : public ItemScorer {
     return ApproximateTopK(query, qc, kk, exclude);
   }
 
-  // Batches are the exact scorer's: its blocked matrix product reads the float rows once per
-  // batch (4d bytes per item), which two int8 scans (2(d + 4) bytes) barely match and three
-  // lose to; and batches then answer exactly as under the exact scorer, last bits included.
+  // Exact mode screens every query of a batch over shared, cache-resident row blocks (see
+  // ExactTopKBatch): TopK's answers for each query. The approximate mode's batches are the
+  // exact scorer's blocked float product.
   std::vector<std::vector<ScoredIndex>> TopKBatch(
       const EmbeddingMatrix& queries, int k,
       absl::Span<const ItemBitset* const> excludes) const override {
-    return exact_->TopKBatch(queries, k, excludes);
+    const size_t n = num_items();
+    if (!options_.quantized.exact || queries.rows() < 2 || k <= 0 || n == 0 || queries.cols() != dim()) {
+      return options_.quantized.exact ? ItemScorer::TopKBatch(queries, k, excludes)
+                                      : exact_->TopKBatch(queries, k, excludes);
+    }
+    return ExactTopKBatch(queries, std::min(static_cast<size_t>(k), n), excludes);
   }
 
   size_t num_items() const override { return static_cast<size_t>(items_->rows()); }
@@ -107,14 +125,6 @@ class QuantizedScorer final : public ItemScorer {
            j % kernels::kCodeGroup;
   }
 
-  // The query in code space: column scales folded in, rounded to int8 with one scale.
-  struct QueryCodes {
-    std::vector<int8_t> codes;  // stride_ entries, zero padded
-    float scale = 1.0f;
-    double rounding_norm = 0.0;  // |f - scale * codes|, f_j = q_j * col_scale_j (real)
-    std::vector<double> folded;  // f_j, exact (a product of two floats fits a double); stride_
-    double folded_norm = 0.0;    // |f|
-  };
 
   QueryCodes EncodeQuery(absl::Span<const float> query) const {
     const size_t d = static_cast<size_t>(dim());
@@ -145,6 +155,17 @@ class QuantizedScorer final : public ItemScorer {
 
   std::vector<ScoredIndex> ExactTopK(absl::Span<const float> query, const QueryCodes& qc,
                                      size_t kk, const ItemBitset* exclude) const;
+  std::vector<std::vector<ScoredIndex>> ExactTopKBatch(
+      const EmbeddingMatrix& queries, size_t kk, absl::Span<const ItemBitset* const> excludes) const;
+  // Exact mode's pieces: the per-query constants (nullopt when the bounds would not be finite or
+  // would underflow: the exact scan answers), one kernel block screened into a partition's state,
+  // and the exact re-rank of the candidates of every partition.
+  std::optional<ExactScreen> MakeScreen(absl::Span<const float> query, const QueryCodes& qc) const;
+  void ScreenBlock(const ExactScreen& screen, size_t first, size_t m, const ItemBitset* exclude,
+                   ExactPartition& state, float* scores, uint32_t* rows) const;
+  std::vector<ScoredIndex> FinishExact(absl::Span<const float> query, size_t kk,
+                                       const ItemBitset* exclude,
+                                       std::vector<ExactPartition*> parts) const;
 
   std::vector<ScoredIndex> ApproximateTopK(absl::Span<const float> query, const QueryCodes& qc,
                                            size_t kk, const ItemBitset* exclude) const {
@@ -256,6 +277,19 @@ class QuantizedScorer final : public ItemScorer {
     return f;
   }
 
+  // The largest float <= x / the smallest float >= x, for any finite x (nextafter only when the
+  // conversion rounded the wrong way).
+  static float RoundDown(double x) {
+    float f = static_cast<float>(x);
+    if (static_cast<double>(f) > x) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
+    return f;
+  }
+  static float RoundUpSigned(double x) {
+    float f = static_cast<float>(x);
+    if (static_cast<double>(f) < x) f = std::nextafter(f, std::numeric_limits<float>::infinity());
+    return f;
+  }
+
   static constexpr double kUnitRoundoff = 0x1.0p-24;  // float32
   // Relative slack on every bound for the double arithmetic that computes it.
   static constexpr double kMargin = 1.0 + 1e-9;
@@ -290,45 +324,119 @@ struct ExactPartition {
   bool overflow = false;                // a bound was not finite: use the exact scan
 };
 
-std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> query,
-                                                    const QueryCodes& qc, size_t kk,
-                                                    const ItemBitset* exclude) const {
-  const size_t n = num_items();
+// Per-query constants of exact mode (see the top of this file).
+struct ExactScreen {
+  const QueryCodes* qc = nullptr;
+  absl::Span<const float> query;
+  double qnorm = 0.0;             // |q|, with margin
+  double double_sum_error = 0.0;  // (d + 2) 2^-53 |f|
+  double underflow_slack = 0.0;
+  float offset = 0.0f;            // the kernel's upper-bound offset, in integer-dot units
+};
+
+std::optional<ExactScreen> QuantizedScorer::MakeScreen(absl::Span<const float> query,
+                                                       const QueryCodes& qc) const {
   const size_t d = static_cast<size_t>(dim());
+  ExactScreen sc;
+  sc.qc = &qc;
+  sc.query = query;
   double q2 = 0.0;
   for (float x : query) q2 += static_cast<double>(x) * x;
-  const double qnorm = std::sqrt(q2) * kMargin;
+  sc.qnorm = std::sqrt(q2) * kMargin;
   const double qrounding = qc.rounding_norm * kMargin;
   // The kernel filters by an upper bound: (int8 dot + offset) * row_scale * t, where the offset
   // (in units of the integer dot) covers bound (2) of every row, so rows that fail it are below
   // the running L. Slack for the float arithmetic of a_i (4u|a_i| <= 4u 127^2 d row_scale t),
   // the kernel's own rounding of the sum and products, and the threshold's.
   const double offset_d =
-      (qnorm * max_residual_per_scale_ + qrounding * max_code_length_) / qc.scale * (1.0 + 1e-6) +
+      (sc.qnorm * max_residual_per_scale_ + qrounding * max_code_length_) / qc.scale * (1.0 + 1e-6) +
       16.0 * kUnitRoundoff * 127.0 * 127.0 * static_cast<double>(d);
-  if (!std::isfinite(offset_d) || offset_d > 1e30) {
-    return exact_->TopK(query, static_cast<int>(kk), exclude);
-  }
-  const double double_sum_error = (static_cast<double>(d) + 2.0) * 0x1.0p-53 * qc.folded_norm;
+  if (!std::isfinite(offset_d) || offset_d > 1e30) return std::nullopt;
+  sc.double_sum_error = (static_cast<double>(d) + 2.0) * 0x1.0p-53 * qc.folded_norm;
   // The float32 kernel's products and sums may fall into float's subnormal range, where the
   // relative bound (d + 2) u |q| |x_i| does not hold: each of its ~2d roundings then errs by
   // at most half the smallest subnormal, 2^-150.
-  const double underflow_slack = (2.0 * static_cast<double>(d) + 2.0) * 0x1.0p-150;
+  sc.underflow_slack = (2.0 * static_cast<double>(d) + 2.0) * 0x1.0p-150;
   // The kernel's upper bound multiplies by the row and query scales in float: keep it out of
   // the subnormal range too (embeddings this small take the exact scan).
-  if (static_cast<double>(qc.scale) * min_row_scale_ < 0x1.0p-100) {
-    return exact_->TopK(query, static_cast<int>(kk), exclude);
-  }
-  const float offset = RoundUp(offset_d);
+  if (static_cast<double>(qc.scale) * min_row_scale_ < 0x1.0p-100) return std::nullopt;
+  sc.offset = RoundUp(offset_d);
+  return sc;
+}
 
-  const int8_t* codes = codes_.data();
-  const float* row_scales = row_scales_.data();
-  const size_t stride = stride_;
-  const kernels::Int8DotFilterFn scan = kernels_.int8_dot_filter;
-  const kernels::Int8RowDotF64Fn row_dot = kernels_.int8_row_dot_f64;
+void QuantizedScorer::ScreenBlock(const ExactScreen& sc, size_t first, size_t m,
+                                  const ItemBitset* exclude, ExactPartition& st, float* scores,
+                                  uint32_t* rows) const {
+  // Rows whose kernel upper bound is at or below the threshold are below L (NaN while the heap
+  // has room: every row passes).
+  const float lower = st.lower.threshold();
+  float threshold = lower;
+  if (!std::isnan(lower)) {
+    const double t = static_cast<double>(lower) - 8.0 * kUnitRoundoff * std::fabs(lower);
+    threshold = static_cast<float>(t);
+    if (static_cast<double>(threshold) >= t) {
+      threshold = std::nextafter(threshold, -std::numeric_limits<float>::infinity());
+    }
+  }
+  const QueryCodes& qc = *sc.qc;
+  const size_t count = kernels_.int8_dot_filter(codes_.data() + first * stride_, row_scales_.data() + first,
+                                                m, stride_, qc.codes.data(), qc.scale, sc.offset,
+                                                threshold, scores, rows);
+  for (size_t c = 0; c < count; ++c) {
+    const size_t item = first + rows[c];
+    if (exclude != nullptr && exclude->Test(item)) continue;
+    // For the few rows that pass, the decoded row's score q.x^_i = row_scale_i <f, code_i> in
+    // double, which removes the query's rounding from the bound: |s_i - q.x^_i| <= |q|
+    // residual_i, plus the double sum's own error (d + 2) 2^-53 |f| code_norm_i.
+    const double dot = kernels_.int8_row_dot_f64(codes_.data() + RowStart(item), qc.folded.data(), stride_);
+    const double a = dot * static_cast<double>(row_scales_[item]);
+    const double b = (sc.qnorm * residual_[item] + sc.double_sum_error * code_norm_[item] +
+                      0x1.0p-52 * std::fabs(a) + sc.underflow_slack) *
+                     kMargin;
+    const double lo = a - b, hi = a + b;
+    if (!std::isfinite(lo) || !std::isfinite(hi)) {
+      st.overflow = true;
+      return;
+    }
+    // Lower bounds rounded down, upper bounds up, so the float values stay bounds.
+    st.lower.Push(RoundDown(lo), static_cast<ItemIndex>(item));
+    const float l = st.lower.threshold();
+    const float hif = RoundUpSigned(hi);
+    if (std::isnan(l) || hif >= l) st.candidates.push_back({hif, static_cast<ItemIndex>(item)});
+  }
+}
+
+std::vector<ScoredIndex> QuantizedScorer::FinishExact(absl::Span<const float> query, size_t kk,
+                                                      const ItemBitset* exclude,
+                                                      std::vector<ExactPartition*> parts) const {
+  // L over all partitions: the k-th best of their lower bounds.
+  TopKHeap lower(kk);
+  for (ExactPartition* st : parts) {
+    if (st->overflow) return exact_->TopK(query, static_cast<int>(kk), exclude);
+    for (const ScoredIndex& s : st->lower.TakeSorted()) lower.Push(s.score, s.item);
+  }
+  const float l = lower.threshold();
+  TopKHeap heap(kk);
+  const size_t d = static_cast<size_t>(dim());
+  const float* items = items_->data();
+  // Partitions are in item order and so are their candidates: rows are read in increasing order.
+  for (const ExactPartition* st : parts) {
+    for (const ScoredIndex& c : st->candidates) {
+      if (!std::isnan(l) && c.score < l) continue;
+      heap.Push(kernels_.dot(items + static_cast<size_t>(c.item) * d, query.data(), d), c.item);
+    }
+  }
+  return heap.TakeSorted();
+}
+
+std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> query,
+                                                    const QueryCodes& qc, size_t kk,
+                                                    const ItemBitset* exclude) const {
+  const std::optional<ExactScreen> screen = MakeScreen(query, qc);
+  if (!screen.has_value()) return exact_->TopK(query, static_cast<int>(kk), exclude);
+  const size_t n = num_items();
   const std::vector<RowRange> parts = SplitRows(n, stride_ + sizeof(float), options_.num_threads);
   std::vector<ExactPartition> state(parts.size(), ExactPartition(kk));
-
   RunParallel(parts.size(), [&](size_t p) {
     ExactPartition& st = state[p];
     float scores[kScanBlockRows];
@@ -340,64 +448,68 @@ std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> quer
          first += m, block = std::min(kScanBlockRows, 2 * block)) {
       m = std::min(block, range.end - first);
       if (exclude != nullptr && AllExcluded(exclude, first, first + m)) continue;
-      // Rows whose kernel upper bound is at or below the threshold are below L (NaN while the
-      // heap has room: every row passes).
-      const float lower = st.lower.threshold();
-      float threshold = lower;
-      if (!std::isnan(lower)) {
-        const double t = static_cast<double>(lower) - 8.0 * kUnitRoundoff * std::fabs(lower);
-        threshold = static_cast<float>(t);
-        if (static_cast<double>(threshold) >= t) {
-          threshold = std::nextafter(threshold, -std::numeric_limits<float>::infinity());
-        }
-      }
-      const size_t count = scan(codes + first * stride, row_scales + first, m, stride,
-                                qc.codes.data(), qc.scale, offset, threshold, scores, rows);
-      for (size_t c = 0; c < count; ++c) {
-        const size_t item = first + rows[c];
-        if (exclude != nullptr && exclude->Test(item)) continue;
-        // For the few rows that pass, the decoded row's score q.x^_i = row_scale_i <f, code_i>
-        // in double, which removes the query's rounding from the bound: |s_i - q.x^_i| <=
-        // |q| residual_i, plus the double sum's own error (d + 2) 2^-53 |f| code_norm_i.
-        const double dot = row_dot(codes + RowStart(item), qc.folded.data(), stride);
-        const double a = dot * static_cast<double>(row_scales[item]);
-        const double b = (qnorm * residual_[item] + double_sum_error * code_norm_[item] +
-                          0x1.0p-52 * std::fabs(a) + underflow_slack) *
-                         kMargin;
-        const double lo = a - b, hi = a + b;
-        if (!std::isfinite(lo) || !std::isfinite(hi)) {
-          st.overflow = true;
-          break;
-        }
-        // Lower bounds rounded down, upper bounds up, so the float values stay bounds.
-        float lof = static_cast<float>(lo);
-        if (static_cast<double>(lof) > lo) lof = std::nextafter(lof, -std::numeric_limits<float>::infinity());
-        float hif = static_cast<float>(hi);
-        if (static_cast<double>(hif) < hi) hif = std::nextafter(hif, std::numeric_limits<float>::infinity());
-        st.lower.Push(lof, static_cast<ItemIndex>(item));
-        const float l = st.lower.threshold();
-        if (std::isnan(l) || hif >= l) st.candidates.push_back({hif, static_cast<ItemIndex>(item)});
+      ScreenBlock(*screen, first, m, exclude, st, scores, rows);
+    }
+  });
+  std::vector<ExactPartition*> ptrs;
+  for (ExactPartition& st : state) ptrs.push_back(&st);
+  return FinishExact(query, kk, exclude, std::move(ptrs));
+}
+
+// The batch runs every query's exact screen over the same row blocks: a block's codes (64 KB at
+// d = 64) are read from memory once and stay in the L2 cache while each query scans them, so the
+// batch reads the int8 codes once instead of once per query. Answers are those of TopK, query by
+// query, bit for bit.
+std::vector<std::vector<ScoredIndex>> QuantizedScorer::ExactTopKBatch(
+    const EmbeddingMatrix& queries, size_t kk, absl::Span<const ItemBitset* const> excludes) const {
+  const size_t nq = static_cast<size_t>(queries.rows());
+  const size_t d = static_cast<size_t>(dim());
+  const size_t n = num_items();
+  auto exclude_for = [&](size_t q) -> const ItemBitset* { return q < excludes.size() ? excludes[q] : nullptr; };
+  auto query_of = [&](size_t q) { return absl::Span<const float>(queries.row(static_cast<Eigen::Index>(q)).data(), d); };
+  std::vector<std::vector<ScoredIndex>> out(nq);
+  // Per query: its codes and screen; queries the screen cannot bound take the exact scan.
+  std::vector<QueryCodes> codes(nq);
+  std::vector<std::optional<ExactScreen>> screens(nq);
+  std::vector<size_t> screened;
+  for (size_t q = 0; q < nq; ++q) {
+    if (!ValidQuery(query_of(q), dim())) continue;
+    codes[q] = EncodeQuery(query_of(q));
+    screens[q] = MakeScreen(query_of(q), codes[q]);
+    if (screens[q].has_value()) {
+      screened.push_back(q);
+    } else {
+      out[q] = exact_->TopK(query_of(q), static_cast<int>(kk), exclude_for(q));
+    }
+  }
+  const std::vector<RowRange> parts = SplitRows(n, stride_ + sizeof(float), options_.num_threads);
+  // state[p][i]: partition p of screened query i.
+  std::vector<std::vector<ExactPartition>> state(
+      parts.size(), std::vector<ExactPartition>(screened.size(), ExactPartition(kk)));
+  RunParallel(parts.size(), [&](size_t p) {
+    float scores[kScanBlockRows];
+    uint32_t rows[kScanBlockRows];
+    const RowRange range = parts[p];
+    size_t block = std::min(kScanBlockRows, (std::max<size_t>(kk, 32) + 31) / 32 * 32);
+    for (size_t first = range.begin, m = 0; first < range.end;
+         first += m, block = std::min(kScanBlockRows, 2 * block)) {
+      m = std::min(block, range.end - first);
+      for (size_t i = 0; i < screened.size(); ++i) {
+        const size_t q = screened[i];
+        ExactPartition& st = state[p][i];
+        const ItemBitset* exclude = exclude_for(q);
+        if (st.overflow || (exclude != nullptr && AllExcluded(exclude, first, first + m))) continue;
+        ScreenBlock(*screens[q], first, m, exclude, st, scores, rows);
       }
     }
   });
-
-  // L over all partitions: the k-th best of their lower bounds.
-  TopKHeap lower(kk);
-  for (ExactPartition& st : state) {
-    if (st.overflow) return exact_->TopK(query, static_cast<int>(kk), exclude);
-    for (const ScoredIndex& s : st.lower.TakeSorted()) lower.Push(s.score, s.item);
+  for (size_t i = 0; i < screened.size(); ++i) {
+    const size_t q = screened[i];
+    std::vector<ExactPartition*> ptrs;
+    for (auto& part : state) ptrs.push_back(&part[i]);
+    out[q] = FinishExact(query_of(q), kk, exclude_for(q), std::move(ptrs));
   }
-  const float l = lower.threshold();
-  TopKHeap heap(kk);
-  const float* items = items_->data();
-  // Partitions are in item order and so are their candidates: rows are read in increasing order.
-  for (const ExactPartition& st : state) {
-    for (const ScoredIndex& c : st.candidates) {
-      if (!std::isnan(l) && c.score < l) continue;
-      heap.Push(kernels_.dot(items + static_cast<size_t>(c.item) * d, query.data(), d), c.item);
-    }
-  }
-  return heap.TakeSorted();
+  return out;
 }
 
 }  // namespace

@@ -577,14 +577,57 @@ TEST_P(QuantizedScorerTest, ExactModeHandlesTinyAndSubnormalValues) {
   }
 }
 
-TEST_P(QuantizedScorerTest, BatchesAnswerAsTheExactScorersBatches) {
+TEST_P(QuantizedScorerTest, ExactBatchesAnswerAsTopKQueryByQuery) {
+  // Exact mode screens every query of a batch over shared row blocks: each answer is TopK's
+  // (hence the exact scan's), bit for bit, filters, k > n and partitions included.
+  struct Case {
+    int64_t n;
+    int dim;
+    int threads;
+  };
+  for (const Case c : {Case{5000, 32, 1}, Case{150000, 64, 2}}) {
+    SCOPED_TRACE(testing::Message() << "n=" << c.n << " dim=" << c.dim << " threads=" << c.threads);
+    const TrainedLike t = MakeTrainedLike(c.n, 40, c.dim, 12);
+    auto exact = MakeScorer(t.items, ExactOptions());
+    auto quantized = MakeScorer(t.items, Options(c.threads, true));
+    ItemBitset ex(static_cast<size_t>(c.n));
+    for (size_t i = 0; i < static_cast<size_t>(c.n); i += 3) ex.Set(i);
+    ItemBitset all(static_cast<size_t>(c.n));
+    for (size_t i = 0; i < static_cast<size_t>(c.n); ++i) all.Set(i);
+    std::vector<const ItemBitset*> excludes = {&ex, nullptr, &all, &ex};
+    for (int rows : {2, 9, 40}) {
+      const EmbeddingMatrix queries = t.users->topRows(rows);
+      for (int k : {1, 10, 100}) {
+        const auto got = quantized->TopKBatch(queries, k, excludes);
+        ASSERT_EQ(got.size(), static_cast<size_t>(rows));
+        for (int r = 0; r < rows; ++r) {
+          const ItemBitset* e = static_cast<size_t>(r) < excludes.size() ? excludes[r] : nullptr;
+          const auto q = Row(queries, r);
+          EXPECT_EQ(got[r], exact->TopK(q, k, e)) << "rows=" << rows << " k=" << k << " r=" << r;
+          EXPECT_EQ(got[r], quantized->TopK(q, k, e)) << "rows=" << rows << " k=" << k << " r=" << r;
+        }
+      }
+    }
+  }
+  // k larger than the catalogue.
+  const TrainedLike small = MakeTrainedLike(20, 3, 7, 5);
+  auto exact = MakeScorer(small.items, ExactOptions());
+  auto quantized = MakeScorer(small.items, Options(1, true));
+  const auto got = quantized->TopKBatch(*small.users, 50, {});
+  for (int r = 0; r < small.users->rows(); ++r) {
+    EXPECT_EQ(got[r], exact->TopK(Row(*small.users, r), 50, nullptr));
+    EXPECT_EQ(got[r].size(), 20u);
+  }
+}
+
+TEST_P(QuantizedScorerTest, ApproximateBatchesAnswerAsTheExactScorersBatches) {
   const TrainedLike t = MakeTrainedLike(5000, 9, 32, 12);
   auto exact = MakeScorer(t.items, ExactOptions());
-  auto quantized = MakeScorer(t.items, Options(1, true));
+  auto quantized = MakeScorer(t.items, Options(1, false));
   ItemBitset ex(5000);
   for (size_t i = 0; i < 5000; i += 3) ex.Set(i);
   std::vector<const ItemBitset*> excludes = {&ex, nullptr, &ex};
-  for (int rows : {1, 2, 9}) {
+  for (int rows : {2, 9}) {
     const EmbeddingMatrix queries = t.users->topRows(rows);
     EXPECT_EQ(quantized->TopKBatch(queries, 10, excludes), exact->TopKBatch(queries, 10, excludes))
         << rows;
