@@ -121,8 +121,10 @@ class ItemScorer {
   // entry per row (entries may be null; rows past the end of a shorter span are unfiltered).
   // The default implementation calls TopK per row; the exact scorer overrides it with a blocked
   // matrix product (scores may then differ from TopK's in the last bits, so near-ties may order
-  // differently between the two; each is deterministic on its own); the int8 scorer answers
-  // batches with the exact scorer's product.
+  // differently between the two; each is deterministic on its own). The int8 scorer in exact
+  // mode screens all rows of a batch over shared, cache-resident blocks of codes and answers
+  // each exactly as TopK (and hence as the exact scorer's TopK); in approximate mode it answers
+  // with the exact scorer's product.
   virtual std::vector<std::vector<ScoredIndex>> TopKBatch(
       const EmbeddingMatrix& queries, int k, absl::Span<const ItemBitset* const> excludes) const;
 
