@@ -34,17 +34,6 @@ struct Settings {
   }
 };
 
-absl::StatusOr<InteractionMatrixOptions> MatrixOptions(const ParsedParams& p,
-                                                       const EventWeights& weights) {
-  InteractionMatrixOptions o;
-  o.event_weights = weights;
-  ASSIGN_OR_RETURN(o.weighting, ParseInteractionWeighting(p.GetChoice("weighting")));
-  o.log_alpha = static_cast<float>(p.GetDouble("log_alpha"));
-  o.log_epsilon = static_cast<float>(p.GetDouble("log_epsilon"));
-  RETURN_IF_ERROR(ValidateInteractionMatrixOptions(o));
-  return o;
-}
-
 Settings SettingsFrom(const ParsedParams& p) {
   return {p.GetDouble("regularization"), p.GetDouble("alpha"), p.GetInt("cg_steps"),
           p.GetDouble("reg_exponent")};
@@ -261,7 +250,7 @@ absl::StatusOr<ModelData> TrainAls(const TrainingData& data,
                                    const std::map<std::string, std::string>& params,
                                    const TrainOptions& options) {
   ASSIGN_OR_RETURN(ParsedParams p, ParseParams(kAlsAlgorithm, AlsParamSpecs(), params));
-  ASSIGN_OR_RETURN(InteractionMatrixOptions mopts, MatrixOptions(p, options.event_weights));
+  ASSIGN_OR_RETURN(InteractionMatrixOptions mopts, ImplicitMatrixOptions(p, options.event_weights));
   ASSIGN_OR_RETURN(InteractionMatrix r, BuildInteractionMatrix(data, mopts));
   if (r.nonZeros() == 0) {
     return absl::FailedPreconditionError("als: the training data has no positive (user, item) pair");
@@ -332,23 +321,10 @@ absl::StatusOr<ModelData> TrainAls(const TrainingData& data,
 }
 
 absl::StatusOr<std::shared_ptr<const Model>> CreateAlsModel(std::shared_ptr<const ModelData> data) {
-  const std::string prefix =
-      absl::StrCat("model '", data->meta.name, "' version ", data->meta.version, ": ");
-  auto bad = [&](const absl::Status& st) {
-    return absl::InvalidArgumentError(absl::StrCat(prefix, st.message()));
-  };
-  auto parsed = ParseParams(kAlsAlgorithm, AlsParamSpecs(), data->meta.params);
-  if (!parsed.ok()) return bad(parsed.status());
-  EventWeights weights;
-  if (auto it = data->tensors.find(kEventWeightsTensor); it != data->tensors.end()) {
-    auto w = EventWeightsFromTensor(it->second);
-    if (!w.ok()) return bad(w.status());
-    weights = *w;
-  }
-  auto mopts = MatrixOptions(*parsed, weights);
-  if (!mopts.ok()) return bad(mopts.status());
+  ASSIGN_OR_RETURN(StoredImplicitModel stored,
+                   ParseStoredImplicitModel(*data, kAlsAlgorithm, AlsParamSpecs()));
   return std::shared_ptr<const Model>(
-      std::make_shared<AlsModel>(std::move(data), *mopts, SettingsFrom(*parsed)));
+      std::make_shared<AlsModel>(std::move(data), stored.matrix, SettingsFrom(stored.params)));
 }
 
 }  // namespace recd

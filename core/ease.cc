@@ -24,17 +24,6 @@ constexpr char kEventWeightsTensor[] = "event_weights";
 constexpr int kOversampling = 10;
 constexpr int kPowerIterations = 6;
 
-absl::StatusOr<InteractionMatrixOptions> MatrixOptions(const ParsedParams& p,
-                                                       const EventWeights& weights) {
-  InteractionMatrixOptions o;
-  o.event_weights = weights;
-  ASSIGN_OR_RETURN(o.weighting, ParseInteractionWeighting(p.GetChoice("weighting")));
-  o.log_alpha = static_cast<float>(p.GetDouble("log_alpha"));
-  o.log_epsilon = static_cast<float>(p.GetDouble("log_epsilon"));
-  RETURN_IF_ERROR(ValidateInteractionMatrixOptions(o));
-  return o;
-}
-
 bool IsCancelled(const TrainOptions& o) { return o.cancel != nullptr && o.cancel->load(); }
 
 // Number of kSpdBlock-wide column blocks of an n-column matrix.
@@ -327,7 +316,7 @@ absl::StatusOr<ModelData> TrainEase(const TrainingData& data,
                                     const std::map<std::string, std::string>& params,
                                     const TrainOptions& options) {
   ASSIGN_OR_RETURN(ParsedParams p, ParseParams(kEaseAlgorithm, EaseParamSpecs(), params));
-  ASSIGN_OR_RETURN(InteractionMatrixOptions mopts, MatrixOptions(p, options.event_weights));
+  ASSIGN_OR_RETURN(InteractionMatrixOptions mopts, ImplicitMatrixOptions(p, options.event_weights));
   ASSIGN_OR_RETURN(InteractionMatrix x, BuildInteractionMatrix(data, mopts));
   if (x.nonZeros() == 0) {
     return absl::FailedPreconditionError(
@@ -408,19 +397,8 @@ absl::StatusOr<std::shared_ptr<const Model>> CreateEaseModel(
     std::shared_ptr<const ModelData> data) {
   const std::string prefix =
       absl::StrCat("model '", data->meta.name, "' version ", data->meta.version, ": ");
-  auto bad = [&](const absl::Status& st) {
-    return absl::InvalidArgumentError(absl::StrCat(prefix, st.message()));
-  };
-  auto parsed = ParseParams(kEaseAlgorithm, EaseParamSpecs(), data->meta.params);
-  if (!parsed.ok()) return bad(parsed.status());
-  EventWeights weights;
-  if (auto it = data->tensors.find(kEventWeightsTensor); it != data->tensors.end()) {
-    auto w = EventWeightsFromTensor(it->second);
-    if (!w.ok()) return bad(w.status());
-    weights = *w;
-  }
-  auto mopts = MatrixOptions(*parsed, weights);
-  if (!mopts.ok()) return bad(mopts.status());
+  ASSIGN_OR_RETURN(StoredImplicitModel stored,
+                   ParseStoredImplicitModel(*data, kEaseAlgorithm, EaseParamSpecs()));
   auto it = data->tensors.find(kEaseInputFactorsTensor);
   if (it == data->tensors.end()) {
     return absl::InvalidArgumentError(
@@ -433,7 +411,7 @@ absl::StatusOr<std::shared_ptr<const Model>> CreateEaseModel(
                      it->second.cols(), " but item_factors is ", data->item_factors.rows(), " x ",
                      data->item_factors.cols()));
   }
-  return std::shared_ptr<const Model>(std::make_shared<EaseModel>(std::move(data), *mopts));
+  return std::shared_ptr<const Model>(std::make_shared<EaseModel>(std::move(data), stored.matrix));
 }
 
 }  // namespace recd

@@ -14,17 +14,6 @@ namespace {
 
 constexpr char kEventWeightsTensor[] = "event_weights";
 
-absl::StatusOr<InteractionMatrixOptions> MatrixOptions(const ParsedParams& p,
-                                                       const EventWeights& weights) {
-  InteractionMatrixOptions o;
-  o.event_weights = weights;
-  ASSIGN_OR_RETURN(o.weighting, ParseInteractionWeighting(p.GetChoice("weighting")));
-  o.log_alpha = static_cast<float>(p.GetDouble("log_alpha"));
-  o.log_epsilon = static_cast<float>(p.GetDouble("log_epsilon"));
-  RETURN_IF_ERROR(ValidateInteractionMatrixOptions(o));
-  return o;
-}
-
 class PureSvdModel final : public Model {
  public:
   PureSvdModel(std::shared_ptr<const ModelData> data, InteractionMatrixOptions options)
@@ -107,12 +96,43 @@ absl::StatusOr<EventWeights> EventWeightsFromTensor(const EmbeddingMatrix& t) {
   return w;
 }
 
+absl::StatusOr<InteractionMatrixOptions> ImplicitMatrixOptions(const ParsedParams& p,
+                                                               const EventWeights& weights) {
+  InteractionMatrixOptions o;
+  o.event_weights = weights;
+  ASSIGN_OR_RETURN(o.weighting, ParseInteractionWeighting(p.GetChoice("weighting")));
+  o.log_alpha = static_cast<float>(p.GetDouble("log_alpha"));
+  o.log_epsilon = static_cast<float>(p.GetDouble("log_epsilon"));
+  RETURN_IF_ERROR(ValidateInteractionMatrixOptions(o));
+  return o;
+}
+
+absl::StatusOr<StoredImplicitModel> ParseStoredImplicitModel(const ModelData& data,
+                                                             absl::string_view algorithm,
+                                                             const std::vector<ParamSpec>& specs) {
+  auto bad = [&](const absl::Status& s) {
+    return absl::InvalidArgumentError(absl::StrCat("model '", data.meta.name, "' version ",
+                                                   data.meta.version, ": ", s.message()));
+  };
+  absl::StatusOr<ParsedParams> params = ParseParams(algorithm, specs, data.meta.params);
+  if (!params.ok()) return bad(params.status());
+  EventWeights weights;  // versions without the tensor were built with the defaults
+  if (auto it = data.tensors.find(kEventWeightsTensor); it != data.tensors.end()) {
+    absl::StatusOr<EventWeights> w = EventWeightsFromTensor(it->second);
+    if (!w.ok()) return bad(w.status());
+    weights = *w;
+  }
+  absl::StatusOr<InteractionMatrixOptions> matrix = ImplicitMatrixOptions(*params, weights);
+  if (!matrix.ok()) return bad(matrix.status());
+  return StoredImplicitModel{*std::move(params), *matrix};
+}
+
 absl::StatusOr<ModelData> TrainPureSvd(const TrainingData& data,
                                        const std::map<std::string, std::string>& params,
                                        const TrainOptions& options) {
   const std::vector<ParamSpec> specs = PureSvdParamSpecs();
   ASSIGN_OR_RETURN(ParsedParams p, ParseParams(kPureSvdAlgorithm, specs, params));
-  ASSIGN_OR_RETURN(InteractionMatrixOptions mopts, MatrixOptions(p, options.event_weights));
+  ASSIGN_OR_RETURN(InteractionMatrixOptions mopts, ImplicitMatrixOptions(p, options.event_weights));
   ASSIGN_OR_RETURN(InteractionMatrix r, BuildInteractionMatrix(data, mopts));
   if (r.nonZeros() == 0) {
     return absl::FailedPreconditionError(
@@ -194,25 +214,14 @@ absl::StatusOr<ModelData> TrainPureSvd(const TrainingData& data,
 
 absl::StatusOr<std::shared_ptr<const Model>> CreatePureSvdModel(
     std::shared_ptr<const ModelData> data) {
-  const std::string prefix =
-      absl::StrCat("model '", data->meta.name, "' version ", data->meta.version);
-  auto bad = [&](const absl::Status& s) {
-    return absl::InvalidArgumentError(absl::StrCat(prefix, ": ", s.message()));
-  };
-  auto parsed = ParseParams(kPureSvdAlgorithm, PureSvdParamSpecs(), data->meta.params);
-  if (!parsed.ok()) return bad(parsed.status());
-  EventWeights weights;  // versions without the tensor were built with the defaults
-  if (auto it = data->tensors.find(kEventWeightsTensor); it != data->tensors.end()) {
-    auto w = EventWeightsFromTensor(it->second);
-    if (!w.ok()) return bad(w.status());
-    weights = *w;
-  }
-  auto mopts = MatrixOptions(*parsed, weights);
-  if (!mopts.ok()) return bad(mopts.status());
+  ASSIGN_OR_RETURN(StoredImplicitModel stored,
+                   ParseStoredImplicitModel(*data, kPureSvdAlgorithm, PureSvdParamSpecs()));
   if (data->user_factors.rows() != 0 && data->user_factors.cols() != data->item_factors.cols()) {
-    return absl::InvalidArgumentError(absl::StrCat(prefix, ": user/item factor widths differ"));
+    return absl::InvalidArgumentError(absl::StrCat("model '", data->meta.name, "' version ",
+                                                   data->meta.version,
+                                                   ": user/item factor widths differ"));
   }
-  return std::shared_ptr<const Model>(std::make_shared<PureSvdModel>(std::move(data), *mopts));
+  return std::shared_ptr<const Model>(std::make_shared<PureSvdModel>(std::move(data), stored.matrix));
 }
 
 }  // namespace recd

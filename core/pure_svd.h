@@ -80,6 +80,22 @@ EmbeddingVector ProjectWeightedItems(absl::Span<const WeightedItem> row,
 EmbeddingMatrix EventWeightsTensor(const EventWeights& weights);
 absl::StatusOr<EventWeights> EventWeightsFromTensor(const EmbeddingMatrix& tensor);
 
+// Shared by the implicit factor models (pure_svd, als, ease), whose parameters include
+// "weighting", "log_alpha" and "log_epsilon": the interaction-matrix options they train with.
+absl::StatusOr<InteractionMatrixOptions> ImplicitMatrixOptions(const ParsedParams& params,
+                                                               const EventWeights& weights);
+
+// The same, rebuilt from a stored version of `algorithm`: its parameters parsed against `specs`
+// and the options from them and its "event_weights" tensor (versions without the tensor were
+// trained with the default weights). InvalidArgument prefixed with the model and version.
+struct StoredImplicitModel {
+  ParsedParams params;
+  InteractionMatrixOptions matrix;
+};
+absl::StatusOr<StoredImplicitModel> ParseStoredImplicitModel(const ModelData& data,
+                                                             absl::string_view algorithm,
+                                                             const std::vector<ParamSpec>& specs);
+
 }  // namespace recd
 
 #endif  // RECD_CORE_PURE_SVD_H_
