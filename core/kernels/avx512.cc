@@ -58,13 +58,12 @@ float DotAvx512(const float* a, const float* b, size_t d) {
   return Hsum8(Fold(RowAcc(a, b, d16, d - d16)));
 }
 
-size_t Emit8(__m256 scores, unsigned mask, size_t base, float* out_scores, uint32_t* out_rows,
-             size_t count) {
-  alignas(32) float tmp[8];
-  _mm256_store_ps(tmp, scores);
+// Writes (score, base + lane) for each set bit of `mask`, lanes in increasing order.
+size_t EmitLanes(const float* lane_scores, unsigned mask, size_t base, float* out_scores,
+                 uint32_t* out_rows, size_t count) {
   while (mask != 0) {
     const unsigned lane = static_cast<unsigned>(__builtin_ctz(mask));
-    out_scores[count] = tmp[lane];
+    out_scores[count] = lane_scores[lane];
     out_rows[count] = static_cast<uint32_t>(base + lane);
     ++count;
     mask &= mask - 1;
@@ -72,18 +71,18 @@ size_t Emit8(__m256 scores, unsigned mask, size_t base, float* out_scores, uint3
   return count;
 }
 
+size_t Emit8(__m256 scores, unsigned mask, size_t base, float* out_scores, uint32_t* out_rows,
+             size_t count) {
+  alignas(32) float tmp[8];
+  _mm256_store_ps(tmp, scores);
+  return EmitLanes(tmp, mask, base, out_scores, out_rows, count);
+}
+
 size_t Emit16(__m512 scores, unsigned mask, size_t base, float* out_scores, uint32_t* out_rows,
               size_t count) {
   alignas(64) float tmp[16];
   _mm512_store_ps(tmp, scores);
-  while (mask != 0) {
-    const unsigned lane = static_cast<unsigned>(__builtin_ctz(mask));
-    out_scores[count] = tmp[lane];
-    out_rows[count] = static_cast<uint32_t>(base + lane);
-    ++count;
-    mask &= mask - 1;
-  }
-  return count;
+  return EmitLanes(tmp, mask, base, out_scores, out_rows, count);
 }
 
 size_t DotFilterAvx512(const float* items, size_t n, size_t d, const float* query,
