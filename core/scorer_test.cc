@@ -620,6 +620,44 @@ TEST_P(QuantizedScorerTest, ExactBatchesAnswerAsTopKQueryByQuery) {
   }
 }
 
+TEST_P(QuantizedScorerTest, EarlyStopOnHeavyTailedNormsKeepsTheExactAnswer) {
+  // Popularity-like norms spanning four orders of magnitude (the scan stops early), duplicated
+  // rows (equal norms and bitwise equal scores: ties must go to the lower index) and zero rows.
+  TrainedLike t = MakeTrainedLike(60000, 30, 48, 77);
+  std::mt19937_64 rng(78);
+  std::normal_distribution<float> g(0.0f, 1.5f);
+  for (Eigen::Index i = 0; i < t.items->rows(); ++i) t.items->row(i) *= std::exp(g(rng));
+  for (Eigen::Index i = 0; i < 200; ++i) t.items->row(59000 + i) = t.items->row(i * 7);
+  for (Eigen::Index i = 0; i < 50; ++i) t.items->row(58000 + i).setZero();
+  ItemBitset every_other(60000);
+  for (size_t i = 0; i < 60000; i += 2) every_other.Set(i);
+  ItemBitset all_but_few(60000);
+  for (size_t i = 0; i < 60000; ++i) {
+    if (i % 9973 != 0) all_but_few.Set(i);
+  }
+  for (int threads : {1, 3}) {
+    auto exact = MakeScorer(t.items, ExactOptions());
+    auto quantized = MakeScorer(t.items, Options(threads, true));
+    for (const ItemBitset* ex : std::vector<const ItemBitset*>{nullptr, &every_other, &all_but_few}) {
+      for (int k : {1, 10, 100, 1000}) {
+        for (int u = 0; u < t.users->rows(); ++u) {
+          const auto q = Row(*t.users, u);
+          ASSERT_EQ(quantized->TopK(q, k, ex), exact->TopK(q, k, ex))
+              << "threads=" << threads << " k=" << k << " user " << u;
+        }
+        // A negated query ranks the small-norm and zero rows too.
+        std::vector<float> neg = Row(*t.users, 0);
+        for (float& x : neg) x = -x;
+        ASSERT_EQ(quantized->TopK(neg, k, ex), exact->TopK(neg, k, ex)) << "negated, k=" << k;
+        const auto batch = quantized->TopKBatch(*t.users, k, std::vector<const ItemBitset*>(30, ex));
+        for (int u = 0; u < t.users->rows(); ++u) {
+          ASSERT_EQ(batch[u], exact->TopK(Row(*t.users, u), k, ex)) << "batch, k=" << k << " user " << u;
+        }
+      }
+    }
+  }
+}
+
 TEST_P(QuantizedScorerTest, ApproximateBatchesAnswerAsTheExactScorersBatches) {
   const TrainedLike t = MakeTrainedLike(5000, 9, 32, 12);
   auto exact = MakeScorer(t.items, ExactOptions());
