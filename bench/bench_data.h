@@ -47,6 +47,19 @@ inline Embeddings MakeTrainedLike(int64_t num_items, int64_t num_users, int dim,
   return e;
 }
 
+// Independent standard Gaussian entries for items and users: every item norm is close to
+// sqrt(dim), so no item can be ruled out by its norm (the int8 screen's early stop does nothing).
+inline Embeddings MakeIsotropic(int64_t num_items, int64_t num_users, int dim, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  Embeddings e;
+  e.items = std::make_shared<EmbeddingMatrix>(num_items, dim);
+  for (Eigen::Index i = 0; i < e.items->size(); ++i) e.items->data()[i] = g(rng);
+  e.users = std::make_shared<EmbeddingMatrix>(num_users, dim);
+  for (Eigen::Index i = 0; i < e.users->size(); ++i) e.users->data()[i] = g(rng);
+  return e;
+}
+
 }  // namespace bench
 }  // namespace recd
 

@@ -12,6 +12,10 @@
 //                     [--batch=1,64,256] [--threads=1,2] [--budget_ms=300] [--hnsw=auto|small|all|none]
 //                     [--hnsw_m=16] [--hnsw_ef_construction=100] [--hnsw_ef_search=128]
 //                     [--hnsw_parallel_build=1] [--recall_queries=100] [--csv=results.csv]
+//                     [--data=trained|isotropic]
+// --data: trained (default) = factors shaped like a trained model (taste clusters, a decaying
+// spectrum, log-normal item norms); isotropic = Gaussian rows of nearly equal norms, the case
+// where the int8 screen's norm-ordered early stop prunes nothing (its worst case).
 #include <dlfcn.h>
 #include <omp.h>
 
@@ -62,6 +66,7 @@ struct Config {
   bool hnsw_parallel_build = true;
   int recall_queries = 100;
   std::string csv;
+  std::string data = "trained";
   bool quick = false;
 };
 
@@ -105,6 +110,7 @@ Config ParseArgs(int argc, char** argv) {
     else if (key == "--recall_queries") c.recall_queries = std::stoi(val);
     else if (key == "--hnsw_parallel_build") c.hnsw_parallel_build = val != "0" && val != "false";
     else if (key == "--csv") c.csv = val;
+    else if (key == "--data" && (val == "trained" || val == "isotropic")) c.data = val;
     else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());
       std::exit(2);
@@ -310,7 +316,9 @@ std::unique_ptr<ItemScorer> MustCreate(std::shared_ptr<const EmbeddingMatrix> it
 void BenchShape(const Config& cfg, int64_t n, int d) {
   const int num_queries = std::max(256, cfg.recall_queries);
   std::fprintf(stderr, "== N=%lld d=%d: generating data\n", static_cast<long long>(n), d);
-  const Embeddings data = MakeTrainedLike(n, num_queries, d, 1234 + static_cast<uint64_t>(d));
+  const Embeddings data = cfg.data == "isotropic"
+                              ? MakeIsotropic(n, num_queries, d, 1234 + static_cast<uint64_t>(d))
+                              : MakeTrainedLike(n, num_queries, d, 1234 + static_cast<uint64_t>(d));
   const EmbeddingMatrix& users = *data.users;
   const float* items = data.items->data();
   const double matrix_bytes = static_cast<double>(n) * d * sizeof(float);
@@ -561,6 +569,7 @@ int Main(int argc, char** argv) {
   std::printf("# cpu: %s; %u hardware threads\n",
               ReadFirstLine("/proc/cpuinfo", "model name").c_str(),
               std::thread::hardware_concurrency());
+  std::printf("# data: %s (--data)\n", cfg.data.c_str());
   std::printf("# recd kernels: %s; bandwidth probe loop: %s\n", ScorerIsaName().c_str(),
               StreamSumIsa());
 #ifdef RECD_HAVE_FAISS
