@@ -14,7 +14,8 @@
 #   4. the mix (recommend 70, batch 5, similar 15, log 10) at a fixed rate, and the health check
 #      at the same rate (the gRPC floor);
 #   5. step searches (p99 <= 5 ms): Recommend, then the mix;
-#   6. the soak: the mix at 80 % of its highest rate for 10 minutes, server RSS sampled from /proc;
+#   6. the soak: the mix at 80 % of its highest rate for 10 minutes, server RSS sampled from /proc,
+#      after a warm-up that brings recd's bounded history cache to its steady state;
 #   7. Recommend at 1,000/s again with recd restarted on every CPU and 2 scan threads, and with
 #      recd restarted on its CPU with --scorer=exact (the float32 scan: same answers);
 # then on a second server with 10k items: Recommend's highest rate against the health-check
@@ -111,6 +112,12 @@ if [[ $soak == 1 ]]; then
     soak_rate="$(jq -r '[.step_runs[0].steps[].rate] | min // 250' "$out/step-mix.json")"
     soak_note="no step held; the search's lowest rate"
   fi
+  # Steady state first: recd keeps the newest history of every user it served in memory (a
+  # bounded cache), so a soak that starts with a cold cache measures it filling up, not a leak.
+  # Recommend for uniformly drawn users, three calls per user (about 95 % of them asked).
+  echo; echo "== cache warm-up before the soak: $((3 * users)) Recommend calls over uniformly drawn users"
+  recload run "${common[@]}" --mix=recommend --user_zipf=0 --mode=closed --concurrency=16 --warmup=0s \
+    --duration=10m --max_requests="$((3 * users))" --label="cache warm-up" --out="$out/soak-warmup"
   echo; echo "== soak: the mix at $soak_rate/s ($soak_note) for $soak_time"
   recload run "${common[@]}" --mix="$mix" --rate="$soak_rate" --warmup=30s --duration="$soak_time" \
     --label="soak $soak_rate/s" --out="$out/soak"
