@@ -36,8 +36,9 @@ struct ScorerOptions {
   enum class Kind {
     // Exact float32 scan (fused dot product + top-k), SIMD kernels chosen at run time.
     kExact,
-    // int8 scan (per-dimension and per-item scales, int8 query) of the whole catalogue, then an
-    // exact float32 re-rank of candidates. About 4x fewer bytes per item. With
+    // int8 scan (per-dimension and per-item scales, int8 query) of the catalogue in decreasing
+    // norm order, then an exact float32 re-rank of candidates. About 4x fewer bytes per item,
+    // and in exact mode the scan stops once norms rule out every remaining item. With
     // quantized.exact (the default) the candidates are every item whose proven error bound
     // lets it reach the top k, so the answer is the exact scan's, bit for bit; otherwise a
     // fixed number of the best approximate candidates is re-ranked (see Quantized).
@@ -138,7 +139,8 @@ class ItemScorer {
 // Builds a scorer over `items` (rows = items). The matrix is shared, not copied; it must stay
 // unchanged for the scorer's lifetime. Rejects non-finite embeddings, a null matrix, more than
 // 2^32-2 rows and out-of-range options with InvalidArgument naming the field. kQuantizedInt8
-// keeps an int8 copy (about d + 4 bytes per item); kHnsw keeps the graph and a float copy.
+// keeps an int8 copy in norm order with its bounds (about d + 24 bytes per item); kHnsw keeps
+// the graph and a float copy.
 absl::StatusOr<std::unique_ptr<ItemScorer>> CreateItemScorer(
     std::shared_ptr<const EmbeddingMatrix> items, const ScorerOptions& options);
 
