@@ -44,6 +44,7 @@
 // slack for the float and double arithmetic that computes it; any non-finite intermediate
 // (overflowing embeddings) sends the query to the exact scan.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -173,7 +174,8 @@ class QuantizedScorer final : public ItemScorer {
                    ExactPartition& state, float* scores, uint32_t* rows) const;
   // True when no row at position `first` or later can reach the partition's k-th best lower
   // bound (its scan can stop).
-  bool BelowLowerBound(const ExactScreen& screen, size_t first, const ExactPartition& state) const;
+  bool BelowLowerBound(const ExactScreen& screen, size_t first, const ExactPartition& state,
+                       float shared_lower) const;
   std::vector<ScoredIndex> FinishExact(absl::Span<const float> query, size_t kk,
                                        const ItemBitset* exclude,
                                        std::vector<ExactPartition*> parts) const;
@@ -364,6 +366,7 @@ struct ExactPartition {
   TopKHeap lower;
   std::vector<ScoredIndex> candidates;  // (upper bound, item), increasing item
   bool overflow = false;                // a bound was not finite: use the exact scan
+  bool stopped = false;                 // no later block can reach L (batches)
 };
 
 // Per-query constants of exact mode (see the top of this file).
@@ -453,12 +456,14 @@ void QuantizedScorer::ScreenBlock(const ExactScreen& sc, size_t first, size_t m,
   }
 }
 
-bool QuantizedScorer::BelowLowerBound(const ExactScreen& sc, size_t first,
-                                      const ExactPartition& st) const {
+bool QuantizedScorer::BelowLowerBound(const ExactScreen& sc, size_t first, const ExactPartition& st,
+                                      float shared_lower) const {
   // Rows are in decreasing norm order: when the row at `first` cannot score L, no later one can.
   // Strictly below L, which is at most the k-th best exact score: such a row cannot be in the top
-  // k, not even on a tie.
-  const float l = st.lower.threshold();
+  // k, not even on a tie. L: this thread's k-th best lower bound or the best one shared by the
+  // query's other threads, whichever is higher (both are lower bounds).
+  float l = st.lower.threshold();
+  if (!std::isnan(shared_lower) && (std::isnan(l) || shared_lower > l)) l = shared_lower;
   if (std::isnan(l) || first >= norm_at_.size()) return false;
   return norm_at_[first] * sc.norm_factor + sc.underflow_slack < static_cast<double>(l);
 }
@@ -486,26 +491,55 @@ std::vector<ScoredIndex> QuantizedScorer::FinishExact(absl::Span<const float> qu
   return heap.TakeSorted();
 }
 
+// Blocks of the scan in position order: about k rows first, doubling up to kScanBlockRows, so
+// that L becomes finite early and is refreshed often while it matters.
+std::vector<RowRange> ScanBlocks(size_t n, size_t kk) {
+  std::vector<RowRange> blocks;
+  size_t block = std::min(kScanBlockRows, (std::max<size_t>(kk, 32) + 31) / 32 * 32);
+  for (size_t first = 0; first < n; first += block, block = std::min(kScanBlockRows, 2 * block)) {
+    blocks.push_back({first, std::min(n, first + block)});
+  }
+  return blocks;
+}
+
+// The k-th best lower bound known across a query's threads: each thread's own is a lower bound on
+// the k-th best exact score, so their maximum is too. NaN until one thread has k.
+class SharedLowerBound {
+ public:
+  float Get() const { return value_.load(std::memory_order_relaxed); }
+  void Offer(float l) {
+    if (std::isnan(l)) return;
+    float cur = value_.load(std::memory_order_relaxed);
+    while ((std::isnan(cur) || l > cur) &&
+           !value_.compare_exchange_weak(cur, l, std::memory_order_relaxed)) {
+    }
+  }
+
+ private:
+  std::atomic<float> value_{std::numeric_limits<float>::quiet_NaN()};
+};
+
 std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> query,
                                                     const QueryCodes& qc, size_t kk,
                                                     const ItemBitset* exclude) const {
   const std::optional<ExactScreen> screen = MakeScreen(query, qc);
   if (!screen.has_value()) return exact_->TopK(query, static_cast<int>(kk), exclude);
   const size_t n = num_items();
-  const std::vector<RowRange> parts = SplitRows(n, stride_ + sizeof(float), options_.num_threads);
-  std::vector<ExactPartition> state(parts.size(), ExactPartition(kk));
-  RunParallel(parts.size(), [&](size_t p) {
-    ExactPartition& st = state[p];
+  // Threads take the blocks round-robin, so each scans from the largest norms down and all of
+  // them can stop early (contiguous partitions would leave the small norms to one thread that
+  // could rarely stop); they share their lower bounds.
+  const size_t threads = SplitRows(n, stride_ + sizeof(float), options_.num_threads).size();
+  const std::vector<RowRange> blocks = ScanBlocks(n, kk);
+  std::vector<ExactPartition> state(threads, ExactPartition(kk));
+  SharedLowerBound shared;
+  RunParallel(threads, [&](size_t t) {
+    ExactPartition& st = state[t];
     float scores[kScanBlockRows];
     uint32_t rows[kScanBlockRows];
-    const RowRange range = parts[p];
-    // Block sizes as in ScanRange: start near k rows and double, so L becomes finite early.
-    size_t block = std::min(kScanBlockRows, (std::max<size_t>(kk, 32) + 31) / 32 * 32);
-    for (size_t first = range.begin, m = 0; first < range.end && !st.overflow;
-         first += m, block = std::min(kScanBlockRows, 2 * block)) {
-      if (BelowLowerBound(*screen, first, st)) break;
-      m = std::min(block, range.end - first);
-      ScreenBlock(*screen, first, m, exclude, st, scores, rows);
+    for (size_t b = t; b < blocks.size() && !st.overflow; b += threads) {
+      if (BelowLowerBound(*screen, blocks[b].begin, st, shared.Get())) break;
+      ScreenBlock(*screen, blocks[b].begin, blocks[b].end - blocks[b].begin, exclude, st, scores, rows);
+      if (threads > 1) shared.Offer(st.lower.threshold());
     }
   });
   std::vector<ExactPartition*> ptrs;
@@ -539,24 +573,31 @@ std::vector<std::vector<ScoredIndex>> QuantizedScorer::ExactTopKBatch(
       out[q] = exact_->TopK(query_of(q), static_cast<int>(kk), exclude_for(q));
     }
   }
-  const std::vector<RowRange> parts = SplitRows(n, stride_ + sizeof(float), options_.num_threads);
-  // state[p][i]: partition p of screened query i.
+  const size_t threads = SplitRows(n, stride_ + sizeof(float), options_.num_threads).size();
+  const std::vector<RowRange> blocks = ScanBlocks(n, kk);
+  // state[t][i]: thread t's part of screened query i (blocks round-robin, as in ExactTopK).
   std::vector<std::vector<ExactPartition>> state(
-      parts.size(), std::vector<ExactPartition>(screened.size(), ExactPartition(kk)));
-  RunParallel(parts.size(), [&](size_t p) {
+      threads, std::vector<ExactPartition>(screened.size(), ExactPartition(kk)));
+  std::vector<SharedLowerBound> shared(screened.size());
+  RunParallel(threads, [&](size_t t) {
     float scores[kScanBlockRows];
     uint32_t rows[kScanBlockRows];
-    const RowRange range = parts[p];
-    size_t block = std::min(kScanBlockRows, (std::max<size_t>(kk, 32) + 31) / 32 * 32);
-    for (size_t first = range.begin, m = 0; first < range.end;
-         first += m, block = std::min(kScanBlockRows, 2 * block)) {
-      m = std::min(block, range.end - first);
+    for (size_t b = t; b < blocks.size(); b += threads) {
+      const size_t first = blocks[b].begin, m = blocks[b].end - blocks[b].begin;
+      bool any = false;
       for (size_t i = 0; i < screened.size(); ++i) {
         const size_t q = screened[i];
-        ExactPartition& st = state[p][i];
-        if (st.overflow || BelowLowerBound(*screens[q], first, st)) continue;
+        ExactPartition& st = state[t][i];
+        if (st.overflow || st.stopped) continue;
+        if (BelowLowerBound(*screens[q], first, st, shared[i].Get())) {
+          st.stopped = true;
+          continue;
+        }
+        any = true;
         ScreenBlock(*screens[q], first, m, exclude_for(q), st, scores, rows);
+        if (threads > 1) shared[i].Offer(st.lower.threshold());
       }
+      if (!any) break;  // every query of this thread has stopped
     }
   });
   for (size_t i = 0; i < screened.size(); ++i) {
