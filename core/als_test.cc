@@ -6,40 +6,18 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/random.h"
+#include "core/test_data.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace recd {
 namespace {
 
+using synthetic::HistoryOf;
+
 // Users mostly engage with their own group's items, with mixed event types.
 TrainingData GroupData(uint64_t seed, uint32_t users, uint32_t items, int groups, int n) {
-  PortableRng rng(seed);
-  TrainingData d;
-  d.num_users = users;
-  d.num_items = items;
-  const uint32_t per_group = items / groups;
-  for (int k = 0; k < n; ++k) {
-    Interaction x;
-    x.user = static_cast<UserIndex>(rng.UniformInt(users));
-    const uint32_t group = rng.Bernoulli(0.85) ? x.user % groups : rng.UniformInt(groups);
-    x.item = static_cast<ItemIndex>(group * per_group + rng.UniformInt(per_group));
-    const double r = rng.Uniform();
-    x.event = r < 0.7 ? EventType::kView : r < 0.9 ? EventType::kClick : EventType::kPurchase;
-    x.timestamp_ms = k * 1000;
-    d.interactions.push_back(x);
-  }
-  d.last_sequence = n;
-  return d;
-}
-
-std::vector<HistoryEntry> HistoryOf(const TrainingData& d, UserIndex user) {
-  std::vector<HistoryEntry> h;
-  for (size_t k = 0; k < d.interactions.size(); ++k) {
-    const Interaction& x = d.interactions[k];
-    if (x.user == user) h.push_back({x.item, x.timestamp_ms, k + 1, x.value, x.event, x.has_value});
-  }
-  return h;
+  return synthetic::GroupedInteractions(seed, users, items, groups, n, 0.85, synthetic::EventMix::kImplicit);
 }
 
 std::vector<double> Objectives(const ModelData& d) {

@@ -9,11 +9,14 @@
 
 #include "Eigen/Cholesky"
 #include "core/random.h"
+#include "core/test_data.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace recd {
 namespace {
+
+using synthetic::HistoryOf;
 
 // Ratings from a planted model r = 3.5 + b_u + b_i + p_uᵀq_i (rank 3) plus Gaussian noise of
 // standard deviation `noise`, clipped to [1, 5], on a `density` share of the pairs; 80% of them
@@ -66,15 +69,6 @@ double TestRmse(const ModelData& d, const std::vector<Interaction>& test) {
     sq += e * e;
   }
   return std::sqrt(sq / test.size());
-}
-
-std::vector<HistoryEntry> HistoryOf(const TrainingData& d, UserIndex user) {
-  std::vector<HistoryEntry> h;
-  for (size_t k = 0; k < d.interactions.size(); ++k) {
-    const Interaction& x = d.interactions[k];
-    if (x.user == user) h.push_back({x.item, x.timestamp_ms, k + 1, x.value, x.event, x.has_value});
-  }
-  return h;
 }
 
 class BiasedMfSolverTest : public ::testing::TestWithParam<const char*> {};

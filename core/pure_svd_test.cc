@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/random.h"
+#include "core/test_data.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -15,32 +16,7 @@ using ::testing::HasSubstr;
 // Users and items in `groups` blocks: users interact mostly with their own block's items, with
 // every event kind mixed in (ratings, repeats, dislikes, impressions).
 TrainingData BlockData(uint64_t seed, uint32_t users, uint32_t items, int groups, int n) {
-  PortableRng rng(seed);
-  TrainingData d;
-  d.num_users = users;
-  d.num_items = items;
-  const uint32_t per_group = items / groups;
-  for (int k = 0; k < n; ++k) {
-    Interaction x;
-    x.user = static_cast<UserIndex>(rng.UniformInt(users));
-    const uint32_t group = rng.Bernoulli(0.9) ? x.user % groups : rng.UniformInt(groups);
-    x.item = static_cast<ItemIndex>(group * per_group + rng.UniformInt(per_group));
-    const double r = rng.Uniform();
-    x.event = r < 0.6   ? EventType::kView
-              : r < 0.75 ? EventType::kClick
-              : r < 0.8  ? EventType::kPurchase
-              : r < 0.9  ? EventType::kRating
-              : r < 0.95 ? EventType::kImpression
-                         : EventType::kDislike;
-    if (x.event == EventType::kRating) {
-      x.has_value = true;
-      x.value = static_cast<float>(1 + rng.UniformInt(5));
-    }
-    x.timestamp_ms = k * 1000;
-    d.interactions.push_back(x);
-  }
-  d.last_sequence = n;
-  return d;
+  return synthetic::GroupedInteractions(seed, users, items, groups, n, 0.9, synthetic::EventMix::kEveryKind);
 }
 
 std::vector<std::vector<HistoryEntry>> Histories(const TrainingData& d) {

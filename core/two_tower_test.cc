@@ -10,6 +10,7 @@
 #include "core/eval_protocol.h"
 #include "core/random.h"
 #include "core/sgemm.h"
+#include "core/test_data.h"
 #include "core/two_tower_net.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -130,26 +131,14 @@ INSTANTIATE_TEST_SUITE_P(Shapes, TwoTowerGradientTest,
 
 // Users engage with their own group's items (with features naming the group).
 TrainingData GroupData(uint64_t seed, uint32_t users, uint32_t items, int groups, int n) {
-  PortableRng rng(seed);
-  TrainingData d;
-  d.num_users = users;
-  d.num_items = items;
+  TrainingData d = synthetic::GroupedInteractions(seed, users, items, groups, n, 0.9,
+                                                  synthetic::EventMix::kViewsAndClicks);
   const uint32_t per_group = items / groups;
-  for (int k = 0; k < n; ++k) {
-    Interaction x;
-    x.user = static_cast<UserIndex>(rng.UniformInt(users));
-    const uint32_t group = rng.Bernoulli(0.9) ? x.user % groups : rng.UniformInt(groups);
-    x.item = static_cast<ItemIndex>(group * per_group + rng.UniformInt(per_group));
-    x.event = rng.Bernoulli(0.8) ? EventType::kView : EventType::kClick;
-    x.timestamp_ms = k * 1000;
-    d.interactions.push_back(x);
-  }
   d.item_features.resize(items);
   for (uint32_t i = 0; i < items; ++i) {
     d.item_features[i].categories = {absl::StrCat("group-", i / per_group)};
     d.item_features[i].tags = {absl::StrCat("tag-", i % 3)};
   }
-  d.last_sequence = n;
   return d;
 }
 
