@@ -172,6 +172,8 @@ class QuantizedScorer final : public ItemScorer {
   std::optional<ExactScreen> MakeScreen(absl::Span<const float> query, const QueryCodes& qc) const;
   void ScreenBlock(const ExactScreen& screen, size_t first, size_t m, const ItemBitset* exclude,
                    ExactPartition& state, float* scores, uint32_t* rows) const;
+  // The kernel threshold for a k-th best lower bound (see its definition).
+  static float KernelThreshold(float lower);
   // True when no row at position `first` or later can reach the partition's k-th best lower
   // bound (its scan can stop).
   bool BelowLowerBound(const ExactScreen& screen, size_t first, const ExactPartition& state,
@@ -413,25 +415,38 @@ std::optional<ExactScreen> QuantizedScorer::MakeScreen(absl::Span<const float> q
   return sc;
 }
 
+// The kernel threshold for a k-th best lower bound L: a kernel upper bound at or below it is
+// strictly below L, with slack for the float arithmetic of the bound itself. NaN (no L yet)
+// passes every row.
+float QuantizedScorer::KernelThreshold(float lower) {
+  if (std::isnan(lower)) return lower;
+  const double t = static_cast<double>(lower) - 8.0 * kUnitRoundoff * std::fabs(lower);
+  float threshold = static_cast<float>(t);
+  if (static_cast<double>(threshold) >= t) {
+    threshold = std::nextafter(threshold, -std::numeric_limits<float>::infinity());
+  }
+  return threshold;
+}
+
 void QuantizedScorer::ScreenBlock(const ExactScreen& sc, size_t first, size_t m,
                                   const ItemBitset* exclude, ExactPartition& st, float* scores,
                                   uint32_t* rows) const {
   // Rows whose kernel upper bound is at or below the threshold are below L (NaN while the heap
   // has room: every row passes).
-  const float lower = st.lower.threshold();
-  float threshold = lower;
-  if (!std::isnan(lower)) {
-    const double t = static_cast<double>(lower) - 8.0 * kUnitRoundoff * std::fabs(lower);
-    threshold = static_cast<float>(t);
-    if (static_cast<double>(threshold) >= t) {
-      threshold = std::nextafter(threshold, -std::numeric_limits<float>::infinity());
-    }
-  }
+  float lower = st.lower.threshold();
+  float threshold = KernelThreshold(lower);
   const QueryCodes& qc = *sc.qc;
   const size_t count = kernels_.int8_dot_filter(codes_.data() + first * stride_, row_scales_.data() + first,
                                                 m, stride_, qc.codes.data(), qc.scale, sc.offset,
                                                 threshold, scores, rows);
   for (size_t c = 0; c < count; ++c) {
+    // L rises while the block's rows are pushed: rows the kernel passed against the block's
+    // starting L may already be below the current one, which a float compare tells.
+    if (const float l = st.lower.threshold(); l != lower && !std::isnan(l)) {
+      lower = l;
+      threshold = KernelThreshold(l);
+    }
+    if (scores[c] <= threshold) continue;
     const size_t pos = first + rows[c];
     const ItemIndex item = order_[pos];
     if (exclude != nullptr && exclude->Test(item)) continue;
