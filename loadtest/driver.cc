@@ -550,7 +550,12 @@ PhaseResult LoadDriver::Impl::Run(const PhaseSpec& spec, const Mix& phase_mix) {
     // The chains run on the workers until the window ends (or the request bound stops them).
     while (NowNs() < window_end) {
       SleepUntilNs(std::min(window_end, NowNs() + 10000000));
-      if (sent.load(std::memory_order_relaxed) >= max_requests && in_flight.load() == 0) break;
+      if (sent.load(std::memory_order_relaxed) >= max_requests && in_flight.load() == 0) {
+        // The window ends with the last call: the achieved rate is over the time it took.
+        window_end = std::min(window_end, NowNs());
+        window_end_ns.store(window_end, std::memory_order_relaxed);
+        break;
+      }
     }
     if (sent.load(std::memory_order_relaxed) >= max_requests) result.hit_request_bound = true;
   }

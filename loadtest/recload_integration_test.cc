@@ -139,6 +139,9 @@ TEST_F(RecloadIntegrationTest, ClosedLoopAndRequestBound) {
   EXPECT_EQ(r.sent, 500u);
   EXPECT_EQ(r.errors(), 0u);
   EXPECT_EQ(r.methods[static_cast<int>(Method::kHealth)].ok, 500u);
+  // The window ends with the last call, not at the 30 s duration: the rate is over real time.
+  EXPECT_LT(r.measured_s, 20.0);
+  EXPECT_NEAR(r.achieved_rate * r.measured_s, 500.0, 1.0);
 }
 
 TEST_F(RecloadIntegrationTest, RefusesRemoteTargets) {
