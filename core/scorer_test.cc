@@ -5,6 +5,7 @@
 #include <cmath>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <memory>
 #include <random>
 #include <set>
@@ -595,6 +596,8 @@ TEST_P(QuantizedScorerTest, ExactBatchesAnswerAsTopKQueryByQuery) {
     ItemBitset all(static_cast<size_t>(c.n));
     for (size_t i = 0; i < static_cast<size_t>(c.n); ++i) all.Set(i);
     std::vector<const ItemBitset*> excludes = {&ex, nullptr, &all, &ex};
+    // The exact scan's answer for query r (its filter as in every batch below) and k, once.
+    std::map<std::pair<int, int>, std::vector<ScoredIndex>> want;
     for (int rows : {2, 9, 40}) {
       const EmbeddingMatrix queries = t.users->topRows(rows);
       for (int k : {1, 10, 100}) {
@@ -603,7 +606,9 @@ TEST_P(QuantizedScorerTest, ExactBatchesAnswerAsTopKQueryByQuery) {
         for (int r = 0; r < rows; ++r) {
           const ItemBitset* e = static_cast<size_t>(r) < excludes.size() ? excludes[r] : nullptr;
           const auto q = Row(queries, r);
-          EXPECT_EQ(got[r], exact->TopK(q, k, e)) << "rows=" << rows << " k=" << k << " r=" << r;
+          auto [it, fresh] = want.try_emplace({r, k});
+          if (fresh) it->second = exact->TopK(q, k, e);
+          EXPECT_EQ(got[r], it->second) << "rows=" << rows << " k=" << k << " r=" << r;
           EXPECT_EQ(got[r], quantized->TopK(q, k, e)) << "rows=" << rows << " k=" << k << " r=" << r;
         }
       }
@@ -635,23 +640,35 @@ TEST_P(QuantizedScorerTest, EarlyStopOnHeavyTailedNormsKeepsTheExactAnswer) {
   for (size_t i = 0; i < 60000; ++i) {
     if (i % 9973 != 0) all_but_few.Set(i);
   }
+  const std::vector<const ItemBitset*> filters = {nullptr, &every_other, &all_but_few};
+  const std::vector<int> ks = {1, 10, 100, 1000};
+  // A negated query ranks the small-norm and zero rows too.
+  std::vector<float> neg = Row(*t.users, 0);
+  for (float& x : neg) x = -x;
+  // The exact scan's answers, once: want[f][k][u], and the negated query's as user 30.
+  auto exact = MakeScorer(t.items, ExactOptions());
+  std::vector<std::vector<std::vector<std::vector<ScoredIndex>>>> want(filters.size());
+  for (size_t f = 0; f < filters.size(); ++f) {
+    for (int k : ks) {
+      auto& per_user = want[f].emplace_back();
+      for (int u = 0; u < t.users->rows(); ++u) per_user.push_back(exact->TopK(Row(*t.users, u), k, filters[f]));
+      per_user.push_back(exact->TopK(neg, k, filters[f]));
+    }
+  }
   for (int threads : {1, 3}) {
-    auto exact = MakeScorer(t.items, ExactOptions());
     auto quantized = MakeScorer(t.items, Options(threads, true));
-    for (const ItemBitset* ex : std::vector<const ItemBitset*>{nullptr, &every_other, &all_but_few}) {
-      for (int k : {1, 10, 100, 1000}) {
+    for (size_t f = 0; f < filters.size(); ++f) {
+      for (size_t ki = 0; ki < ks.size(); ++ki) {
+        const int k = ks[ki];
+        const auto& expected = want[f][ki];
         for (int u = 0; u < t.users->rows(); ++u) {
-          const auto q = Row(*t.users, u);
-          ASSERT_EQ(quantized->TopK(q, k, ex), exact->TopK(q, k, ex))
+          ASSERT_EQ(quantized->TopK(Row(*t.users, u), k, filters[f]), expected[u])
               << "threads=" << threads << " k=" << k << " user " << u;
         }
-        // A negated query ranks the small-norm and zero rows too.
-        std::vector<float> neg = Row(*t.users, 0);
-        for (float& x : neg) x = -x;
-        ASSERT_EQ(quantized->TopK(neg, k, ex), exact->TopK(neg, k, ex)) << "negated, k=" << k;
-        const auto batch = quantized->TopKBatch(*t.users, k, std::vector<const ItemBitset*>(30, ex));
+        ASSERT_EQ(quantized->TopK(neg, k, filters[f]), expected.back()) << "negated, k=" << k;
+        const auto batch = quantized->TopKBatch(*t.users, k, std::vector<const ItemBitset*>(30, filters[f]));
         for (int u = 0; u < t.users->rows(); ++u) {
-          ASSERT_EQ(batch[u], exact->TopK(Row(*t.users, u), k, ex)) << "batch, k=" << k << " user " << u;
+          ASSERT_EQ(batch[u], expected[u]) << "batch, k=" << k << " user " << u;
         }
       }
     }
