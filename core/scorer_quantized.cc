@@ -517,6 +517,18 @@ std::vector<RowRange> ScanBlocks(size_t n, size_t kk) {
   return blocks;
 }
 
+// Rows the calling thread screens alone before it starts threads (1 MB of codes at d = 64, about
+// the cost of starting one): with rows in decreasing norm order most queries on trained
+// embeddings stop inside them, and then no thread is started.
+constexpr size_t kSerialPrefixRows = 16384;
+
+// The number of leading blocks that hold the serial prefix.
+size_t SerialPrefixBlocks(const std::vector<RowRange>& blocks) {
+  size_t b = 0;
+  while (b < blocks.size() && blocks[b].begin < kSerialPrefixRows) ++b;
+  return b;
+}
+
 // The k-th best lower bound known across a query's threads: each thread's own is a lower bound on
 // the k-th best exact score, so their maximum is too. NaN until one thread has k.
 class SharedLowerBound {
@@ -547,16 +559,22 @@ std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> quer
   const std::vector<RowRange> blocks = ScanBlocks(n, kk);
   std::vector<ExactPartition> state(threads, ExactPartition(kk));
   SharedLowerBound shared;
-  RunParallel(threads, [&](size_t t) {
+  // Scans blocks [from, to) by `step` into thread t's state; false once it can stop.
+  auto scan = [&](size_t t, size_t from, size_t to, size_t step) {
     ExactPartition& st = state[t];
     float scores[kScanBlockRows];
     uint32_t rows[kScanBlockRows];
-    for (size_t b = t; b < blocks.size() && !st.overflow; b += threads) {
-      if (BelowLowerBound(*screen, blocks[b].begin, st, shared.Get())) break;
+    for (size_t b = from; b < to; b += step) {
+      if (st.overflow || BelowLowerBound(*screen, blocks[b].begin, st, shared.Get())) return false;
       ScreenBlock(*screen, blocks[b].begin, blocks[b].end - blocks[b].begin, exclude, st, scores, rows);
       if (threads > 1) shared.Offer(st.lower.threshold());
     }
-  });
+    return !st.overflow;
+  };
+  const size_t prefix = threads > 1 ? SerialPrefixBlocks(blocks) : 0;
+  if ((prefix == 0 || scan(0, 0, prefix, 1)) && prefix < blocks.size()) {
+    RunParallel(threads, [&](size_t t) { scan(t, prefix + t, blocks.size(), threads); });
+  }
   std::vector<ExactPartition*> ptrs;
   for (ExactPartition& st : state) ptrs.push_back(&st);
   return FinishExact(query, kk, exclude, std::move(ptrs));
@@ -594,10 +612,12 @@ std::vector<std::vector<ScoredIndex>> QuantizedScorer::ExactTopKBatch(
   std::vector<std::vector<ExactPartition>> state(
       threads, std::vector<ExactPartition>(screened.size(), ExactPartition(kk)));
   std::vector<SharedLowerBound> shared(screened.size());
-  RunParallel(threads, [&](size_t t) {
+  // Scans blocks [from, to) by `step` for every screened query into thread t's states; false
+  // once every one of them has stopped.
+  auto scan = [&](size_t t, size_t from, size_t to, size_t step) {
     float scores[kScanBlockRows];
     uint32_t rows[kScanBlockRows];
-    for (size_t b = t; b < blocks.size(); b += threads) {
+    for (size_t b = from; b < to; b += step) {
       const size_t first = blocks[b].begin, m = blocks[b].end - blocks[b].begin;
       bool any = false;
       for (size_t i = 0; i < screened.size(); ++i) {
@@ -612,9 +632,14 @@ std::vector<std::vector<ScoredIndex>> QuantizedScorer::ExactTopKBatch(
         ScreenBlock(*screens[q], first, m, exclude_for(q), st, scores, rows);
         if (threads > 1) shared[i].Offer(st.lower.threshold());
       }
-      if (!any) break;  // every query of this thread has stopped
+      if (!any) return false;
     }
-  });
+    return true;
+  };
+  const size_t prefix = threads > 1 ? SerialPrefixBlocks(blocks) : 0;
+  if ((prefix == 0 || scan(0, 0, prefix, 1)) && prefix < blocks.size()) {
+    RunParallel(threads, [&](size_t t) { scan(t, prefix + t, blocks.size(), threads); });
+  }
   for (size_t i = 0; i < screened.size(); ++i) {
     const size_t q = screened[i];
     std::vector<ExactPartition*> ptrs;
