@@ -259,6 +259,14 @@ TEST(HistoryCacheTest, RandomInterleavingsOfTheProtocol) {
             << "user " << u << " lost applied sequence " << a;
       }
     };
+    // A write's entry lands in the database, in sequence order (the store's write batch).
+    auto land = [&](const Write& write) {
+      std::vector<HistoryEntry>& all = db[write.user];
+      const HistoryEntry e = Entry(write.sequence);
+      all.insert(std::upper_bound(all.begin(), all.end(), e,
+                                  [](const HistoryEntry& a, const HistoryEntry& b) { return a.sequence < b.sequence; }),
+                 e);
+    };
     for (int step = 0; step < 3000; ++step) {
       const int action = static_cast<int>(rng() % 10);
       if (action < 3) {  // a writer reserves
@@ -267,13 +275,7 @@ TEST(HistoryCacheTest, RandomInterleavingsOfTheProtocol) {
         const size_t w = rng() % writes.size();
         Write& write = writes[w];
         if (write.stage == 0) {
-          std::vector<HistoryEntry>& all = db[write.user];
-          const HistoryEntry e = Entry(write.sequence);
-          all.insert(std::upper_bound(all.begin(), all.end(), e,
-                                      [](const HistoryEntry& a, const HistoryEntry& b) {
-                                        return a.sequence < b.sequence;
-                                      }),
-                     e);
+          land(write);
           write.stage = 1;
         } else {
           cache.Apply({write.user}, {Entry(write.sequence)});
@@ -298,15 +300,7 @@ TEST(HistoryCacheTest, RandomInterleavingsOfTheProtocol) {
     }
     // Quiesce: finish every write; pending readers install whatever they read.
     for (Write& write : writes) {
-      if (write.stage == 0) {
-        std::vector<HistoryEntry>& all = db[write.user];
-        const HistoryEntry e = Entry(write.sequence);
-        all.insert(std::upper_bound(all.begin(), all.end(), e,
-                                    [](const HistoryEntry& a, const HistoryEntry& b) {
-                                      return a.sequence < b.sequence;
-                                    }),
-                   e);
-      }
+      if (write.stage == 0) land(write);
       cache.Apply({write.user}, {Entry(write.sequence)});
     }
     for (Read& read : reads) {
