@@ -311,23 +311,16 @@ class QuantizedScorer final : public ItemScorer {
     }
   }
 
-  // The smallest float >= x (x finite and >= 0, or +inf when it does not fit).
+  // The smallest float >= x / the largest float <= x, for any finite x (+-inf when it does not
+  // fit; nextafter only when the conversion rounded the wrong way).
   static float RoundUp(double x) {
     float f = static_cast<float>(x);
     if (static_cast<double>(f) < x) f = std::nextafter(f, std::numeric_limits<float>::infinity());
     return f;
   }
-
-  // The largest float <= x / the smallest float >= x, for any finite x (nextafter only when the
-  // conversion rounded the wrong way).
   static float RoundDown(double x) {
     float f = static_cast<float>(x);
     if (static_cast<double>(f) > x) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
-    return f;
-  }
-  static float RoundUpSigned(double x) {
-    float f = static_cast<float>(x);
-    if (static_cast<double>(f) < x) f = std::nextafter(f, std::numeric_limits<float>::infinity());
     return f;
   }
 
@@ -466,7 +459,7 @@ void QuantizedScorer::ScreenBlock(const ExactScreen& sc, size_t first, size_t m,
     // Lower bounds rounded down, upper bounds up, so the float values stay bounds.
     st.lower.Push(RoundDown(lo), item);
     const float l = st.lower.threshold();
-    const float hif = RoundUpSigned(hi);
+    const float hif = RoundUp(hi);
     if (std::isnan(l) || hif >= l) st.candidates.push_back({hif, item});
   }
 }
