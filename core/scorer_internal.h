@@ -24,6 +24,14 @@ namespace scorer_internal {
 // stack and the heap threshold is refreshed often, large enough to amortise the call.
 inline constexpr size_t kScanBlockRows = 1024;
 
+// The scans' block sizes: about k rows first (every row of the first block is a candidate while
+// the heap fills, so a small first block makes the threshold useful early), then doubling up to
+// kScanBlockRows.
+inline size_t FirstScanBlock(size_t k) {
+  return std::min(kScanBlockRows, (std::max<size_t>(k, 32) + 31) / 32 * 32);
+}
+inline size_t NextScanBlock(size_t block) { return std::min(kScanBlockRows, 2 * block); }
+
 struct RowRange {
   size_t begin = 0;
   size_t end = 0;
@@ -53,10 +61,8 @@ void ScanRange(size_t begin, size_t end, const ItemBitset* exclude, TopKHeap& he
                ScoreBlockFn&& score_block) {
   float scores[kScanBlockRows];
   uint32_t rows[kScanBlockRows];
-  // Start with about k rows and double: every row of the first block is a candidate (the heap
-  // is not full yet), so a small first block makes the threshold useful early.
-  size_t block = std::min(kScanBlockRows, (std::max<size_t>(heap.capacity(), 32) + 31) / 32 * 32);
-  for (size_t first = begin, n = 0; first < end; first += n, block = std::min(kScanBlockRows, 2 * block)) {
+  for (size_t first = begin, n = 0, block = FirstScanBlock(heap.capacity()); first < end;
+       first += n, block = NextScanBlock(block)) {
     n = std::min(block, end - first);
     if (exclude != nullptr && AllExcluded(exclude, first, first + n)) continue;
     const size_t count = score_block(first, n, heap.threshold(), scores, rows);

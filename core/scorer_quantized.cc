@@ -200,9 +200,8 @@ class QuantizedScorer final : public ItemScorer {
         [&](const RowRange& range, TopKHeap& heap) {
           float scores[kScanBlockRows];
           uint32_t rows[kScanBlockRows];
-          size_t block = std::min(kScanBlockRows, (std::max<size_t>(heap.capacity(), 32) + 31) / 32 * 32);
-          for (size_t first = range.begin, m = 0; first < range.end;
-               first += m, block = std::min(kScanBlockRows, 2 * block)) {
+          for (size_t first = range.begin, m = 0, block = FirstScanBlock(heap.capacity());
+               first < range.end; first += m, block = NextScanBlock(block)) {
             m = std::min(block, range.end - first);
             const size_t count = scan(codes + first * stride, row_scales + first, m, stride, qcodes,
                                       qscale, 0.0f, heap.threshold(), scores, rows);
@@ -499,12 +498,11 @@ std::vector<ScoredIndex> QuantizedScorer::FinishExact(absl::Span<const float> qu
   return heap.TakeSorted();
 }
 
-// Blocks of the scan in position order: about k rows first, doubling up to kScanBlockRows, so
-// that L becomes finite early and is refreshed often while it matters.
+// The blocks of the exact screen in position order (FirstScanBlock, NextScanBlock): L becomes
+// finite early and is refreshed often while it matters.
 std::vector<RowRange> ScanBlocks(size_t n, size_t kk) {
   std::vector<RowRange> blocks;
-  size_t block = std::min(kScanBlockRows, (std::max<size_t>(kk, 32) + 31) / 32 * 32);
-  for (size_t first = 0; first < n; first += block, block = std::min(kScanBlockRows, 2 * block)) {
+  for (size_t first = 0, block = FirstScanBlock(kk); first < n; first += block, block = NextScanBlock(block)) {
     blocks.push_back({first, std::min(n, first + block)});
   }
   return blocks;
