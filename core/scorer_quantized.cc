@@ -178,6 +178,11 @@ class QuantizedScorer final : public ItemScorer {
   // bound (its scan can stop).
   bool BelowLowerBound(const ExactScreen& screen, size_t first, const ExactPartition& state,
                        float shared_lower) const;
+  // Screens each query (screens[i], excludes[i]) over the row blocks on up to num_threads
+  // threads; returns state[t][i], thread t's part of query i, for FinishExact.
+  std::vector<std::vector<ExactPartition>> ScreenQueries(absl::Span<const ExactScreen* const> screens,
+                                                         absl::Span<const ItemBitset* const> excludes,
+                                                         size_t kk) const;
   std::vector<ScoredIndex> FinishExact(absl::Span<const float> query, size_t kk,
                                        const ItemBitset* exclude,
                                        std::vector<ExactPartition*> parts) const;
@@ -360,7 +365,7 @@ struct ExactPartition {
   TopKHeap lower;
   std::vector<ScoredIndex> candidates;  // (upper bound, item), increasing item
   bool overflow = false;                // a bound was not finite: use the exact scan
-  bool stopped = false;                 // no later block can reach L (batches)
+  bool stopped = false;                 // no later block can reach L
 };
 
 // Per-query constants of exact mode (see the top of this file).
@@ -537,49 +542,68 @@ class SharedLowerBound {
   std::atomic<float> value_{std::numeric_limits<float>::quiet_NaN()};
 };
 
-std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> query,
-                                                    const QueryCodes& qc, size_t kk,
-                                                    const ItemBitset* exclude) const {
-  const std::optional<ExactScreen> screen = MakeScreen(query, qc);
-  if (!screen.has_value()) return exact_->TopK(query, static_cast<int>(kk), exclude);
+// Threads take the blocks round-robin, so each scans from the largest norms down and all of them
+// can stop early (contiguous partitions would leave the small norms to one thread that could
+// rarely stop); they share their lower bounds. The calling thread screens the serial prefix
+// alone first. A batch screens every query over each block in turn: a block's codes (64 KB at
+// d = 64) are read from memory once and stay in the L2 cache while each query scans them.
+std::vector<std::vector<ExactPartition>> QuantizedScorer::ScreenQueries(
+    absl::Span<const ExactScreen* const> screens, absl::Span<const ItemBitset* const> excludes,
+    size_t kk) const {
   const size_t n = num_items();
-  // Threads take the blocks round-robin, so each scans from the largest norms down and all of
-  // them can stop early (contiguous partitions would leave the small norms to one thread that
-  // could rarely stop); they share their lower bounds.
+  const size_t nq = screens.size();
   const size_t threads = SplitRows(n, stride_ + sizeof(float), options_.num_threads).size();
   const std::vector<RowRange> blocks = ScanBlocks(n, kk);
-  std::vector<ExactPartition> state(threads, ExactPartition(kk));
-  SharedLowerBound shared;
-  // Scans blocks [from, to) by `step` into thread t's state; false once it can stop.
+  std::vector<std::vector<ExactPartition>> state(threads, std::vector<ExactPartition>(nq, ExactPartition(kk)));
+  std::vector<SharedLowerBound> shared(nq);
+  // Scans blocks [from, to) by `step` for every query into thread t's states; false once every
+  // query has stopped there.
   auto scan = [&](size_t t, size_t from, size_t to, size_t step) {
-    ExactPartition& st = state[t];
     float scores[kScanBlockRows];
     uint32_t rows[kScanBlockRows];
     for (size_t b = from; b < to; b += step) {
-      if (st.overflow || BelowLowerBound(*screen, blocks[b].begin, st, shared.Get())) return false;
-      ScreenBlock(*screen, blocks[b].begin, blocks[b].end - blocks[b].begin, exclude, st, scores, rows);
-      if (threads > 1) shared.Offer(st.lower.threshold());
+      const size_t first = blocks[b].begin, m = blocks[b].end - blocks[b].begin;
+      bool any = false;
+      for (size_t i = 0; i < nq; ++i) {
+        ExactPartition& st = state[t][i];
+        if (st.overflow || st.stopped) continue;
+        if (BelowLowerBound(*screens[i], first, st, shared[i].Get())) {
+          st.stopped = true;
+          continue;
+        }
+        ScreenBlock(*screens[i], first, m, excludes[i], st, scores, rows);
+        any = any || !st.overflow;
+        if (threads > 1) shared[i].Offer(st.lower.threshold());
+      }
+      if (!any) return false;
     }
-    return !st.overflow;
+    return true;
   };
   const size_t prefix = threads > 1 ? SerialPrefixBlocks(blocks) : 0;
   if ((prefix == 0 || scan(0, 0, prefix, 1)) && prefix < blocks.size()) {
     RunParallel(threads, [&](size_t t) { scan(t, prefix + t, blocks.size(), threads); });
   }
+  return state;
+}
+
+std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> query,
+                                                    const QueryCodes& qc, size_t kk,
+                                                    const ItemBitset* exclude) const {
+  const std::optional<ExactScreen> screen = MakeScreen(query, qc);
+  if (!screen.has_value()) return exact_->TopK(query, static_cast<int>(kk), exclude);
+  const ExactScreen* screens[] = {&*screen};
+  std::vector<std::vector<ExactPartition>> state = ScreenQueries(screens, {&exclude, 1}, kk);
   std::vector<ExactPartition*> ptrs;
-  for (ExactPartition& st : state) ptrs.push_back(&st);
+  for (auto& part : state) ptrs.push_back(&part[0]);
   return FinishExact(query, kk, exclude, std::move(ptrs));
 }
 
-// The batch runs every query's exact screen over the same row blocks: a block's codes (64 KB at
-// d = 64) are read from memory once and stay in the L2 cache while each query scans them, so the
-// batch reads the int8 codes once instead of once per query. Answers are those of TopK, query by
-// query, bit for bit.
+// The batch's screens share each block of codes (ScreenQueries), so it reads the int8 codes once
+// instead of once per query. Answers are those of TopK, query by query, bit for bit.
 std::vector<std::vector<ScoredIndex>> QuantizedScorer::ExactTopKBatch(
     const EmbeddingMatrix& queries, size_t kk, absl::Span<const ItemBitset* const> excludes) const {
   const size_t nq = static_cast<size_t>(queries.rows());
   const size_t d = static_cast<size_t>(dim());
-  const size_t n = num_items();
   auto exclude_for = [&](size_t q) -> const ItemBitset* { return q < excludes.size() ? excludes[q] : nullptr; };
   auto query_of = [&](size_t q) { return absl::Span<const float>(queries.row(static_cast<Eigen::Index>(q)).data(), d); };
   std::vector<std::vector<ScoredIndex>> out(nq);
@@ -597,40 +621,13 @@ std::vector<std::vector<ScoredIndex>> QuantizedScorer::ExactTopKBatch(
       out[q] = exact_->TopK(query_of(q), static_cast<int>(kk), exclude_for(q));
     }
   }
-  const size_t threads = SplitRows(n, stride_ + sizeof(float), options_.num_threads).size();
-  const std::vector<RowRange> blocks = ScanBlocks(n, kk);
-  // state[t][i]: thread t's part of screened query i (blocks round-robin, as in ExactTopK).
-  std::vector<std::vector<ExactPartition>> state(
-      threads, std::vector<ExactPartition>(screened.size(), ExactPartition(kk)));
-  std::vector<SharedLowerBound> shared(screened.size());
-  // Scans blocks [from, to) by `step` for every screened query into thread t's states; false
-  // once every one of them has stopped.
-  auto scan = [&](size_t t, size_t from, size_t to, size_t step) {
-    float scores[kScanBlockRows];
-    uint32_t rows[kScanBlockRows];
-    for (size_t b = from; b < to; b += step) {
-      const size_t first = blocks[b].begin, m = blocks[b].end - blocks[b].begin;
-      bool any = false;
-      for (size_t i = 0; i < screened.size(); ++i) {
-        const size_t q = screened[i];
-        ExactPartition& st = state[t][i];
-        if (st.overflow || st.stopped) continue;
-        if (BelowLowerBound(*screens[q], first, st, shared[i].Get())) {
-          st.stopped = true;
-          continue;
-        }
-        any = true;
-        ScreenBlock(*screens[q], first, m, exclude_for(q), st, scores, rows);
-        if (threads > 1) shared[i].Offer(st.lower.threshold());
-      }
-      if (!any) return false;
-    }
-    return true;
-  };
-  const size_t prefix = threads > 1 ? SerialPrefixBlocks(blocks) : 0;
-  if ((prefix == 0 || scan(0, 0, prefix, 1)) && prefix < blocks.size()) {
-    RunParallel(threads, [&](size_t t) { scan(t, prefix + t, blocks.size(), threads); });
+  std::vector<const ExactScreen*> screen_ptrs;
+  std::vector<const ItemBitset*> screen_excludes;
+  for (size_t q : screened) {
+    screen_ptrs.push_back(&*screens[q]);
+    screen_excludes.push_back(exclude_for(q));
   }
+  std::vector<std::vector<ExactPartition>> state = ScreenQueries(screen_ptrs, screen_excludes, kk);
   for (size_t i = 0; i < screened.size(); ++i) {
     const size_t q = screened[i];
     std::vector<ExactPartition*> ptrs;
