@@ -15,7 +15,6 @@
 namespace recd {
 namespace {
 
-constexpr char kEventWeightsTensor[] = "event_weights";
 
 struct Settings {
   double lambda = 0.0;

@@ -18,7 +18,6 @@
 namespace recd {
 namespace {
 
-constexpr char kEventWeightsTensor[] = "event_weights";
 // Randomized SVD of B: test vectors beyond the rank, and passes of BᵀB. B's spectrum decays
 // slowly (it is close to the identity on the popular directions), so more passes than PureSVD's.
 constexpr int kOversampling = 10;

@@ -12,7 +12,6 @@
 namespace recd {
 namespace {
 
-constexpr char kEventWeightsTensor[] = "event_weights";
 
 class PureSvdModel final : public Model {
  public:

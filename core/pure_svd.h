@@ -76,7 +76,9 @@ absl::StatusOr<std::shared_ptr<const Model>> CreatePureSvdModel(
 EmbeddingVector ProjectWeightedItems(absl::Span<const WeightedItem> row,
                                      const EmbeddingMatrix& item_factors);
 
-// Encodes / decodes the "event_weights" tensor described above.
+// The "event_weights" tensor described above: its name in every model that stores the event
+// weights it trained with (pure_svd, als, ease, two_tower), and its encoding / decoding.
+inline constexpr char kEventWeightsTensor[] = "event_weights";
 EmbeddingMatrix EventWeightsTensor(const EventWeights& weights);
 absl::StatusOr<EventWeights> EventWeightsFromTensor(const EmbeddingMatrix& tensor);
 

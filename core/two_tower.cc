@@ -23,7 +23,6 @@ using two_tower::LossConfig;
 using two_tower::NetView;
 using two_tower::Shape;
 
-constexpr char kEventWeightsTensor[] = "event_weights";
 
 // Positivity of pairs only: the loss treats every positive pair alike.
 InteractionMatrixOptions PairOptions(const EventWeights& weights) {
