@@ -90,7 +90,7 @@ TEST(RandomizedSvdTest, MatchesExactSvdOnNoisyMatrixWithSpectralGap) {
   Eigen::MatrixXd noisy = p.a + 0.002 * Gaussian(400, 250, 9);
   const InteractionMatrix a = ToSparse(noisy);
   const Eigen::MatrixXd exact_input = Eigen::MatrixXf(a).cast<double>();
-  Eigen::BDCSVD<Eigen::MatrixXd> exact(exact_input, Eigen::ComputeThinU | Eigen::ComputeThinV);
+  Eigen::JacobiSVD<Eigen::MatrixXd> exact(exact_input, Eigen::ComputeThinU | Eigen::ComputeThinV);
 
   RandomizedSvdOptions o;
   o.rank = 8;
@@ -132,7 +132,7 @@ TEST(RandomizedSvdTest, SparseInteractionLikeMatrixAgainstExact) {
     }
   }
   const InteractionMatrix a = ToSparse(dense);
-  Eigen::BDCSVD<Eigen::MatrixXd> exact(dense);
+  Eigen::JacobiSVD<Eigen::MatrixXd> exact(dense);
   RandomizedSvdOptions o;
   o.rank = 10;
   auto r = RandomizedSvd(a, o);

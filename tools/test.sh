@@ -48,19 +48,30 @@ TSAN_TARGETS=(trainer_test storage_test history_cache_test core_scorer_test serv
 TSAN_TESTS='^(trainer_test|storage_test|history_cache_test|core_scorer_test|server_test|controls_test)\.'
 TSAN_EXCLUDE='HnswScorerTest|QuantizedScorerTest\..*/scalar|ScorerConcurrencyTest|StoreTest\.(ConcurrentAppends|SnapshotsDuringAppends|CheckpointIsAnOpenableCopy)|HistoryCacheStoreTest\.Concurrent'
 
+# configure DIR ARGS...: cmake with Ninja (it keeps both cores busy across targets, where make
+# waits at each library); a folder configured earlier with another generator starts afresh.
+configure() {
+  local dir=$1
+  shift
+  if [ -f "$dir/CMakeCache.txt" ] && ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "$dir/CMakeCache.txt"; then
+    rm -rf "$dir/CMakeCache.txt" "$dir/CMakeFiles"
+  fi
+  cmake -G Ninja -S . -B "$dir" "$@" >/dev/null
+}
+
 stage_suite() {
   local dir=${BUILD_DIR:-build-test}
   # No debug info: a third less compile time, and gtest reports file and line by itself.
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECD_BUILD_TESTS=ON \
-      "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -DNDEBUG" >/dev/null &&
+  configure "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECD_BUILD_TESTS=ON \
+      "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -DNDEBUG" &&
     cmake --build "$dir" -j"$JOBS" &&
     (cd "$dir" && ctest --output-on-failure -j"$JOBS" --timeout 900 ${CTEST_ARGS:-})
 }
 
 stage_asan() {
   local dir=build-asan
-  CC=clang-14 CXX=clang++-14 cmake -S . -B "$dir" "${sanitizer_flags[@]}" -DRECD_SANITIZE=address \
-      -DRECD_BUILD_FUZZERS=ON >/dev/null || return 1
+  CC=clang-14 CXX=clang++-14 configure "$dir" "${sanitizer_flags[@]}" -DRECD_SANITIZE=address \
+      -DRECD_BUILD_FUZZERS=ON || return 1
   local status=0
   if [ "$ASAN_SCOPE" = all ]; then
     cmake --build "$dir" -j"$JOBS" || return 1
@@ -79,7 +90,7 @@ stage_asan() {
 
 stage_tsan() {
   local dir=build-tsan
-  CC=clang-14 CXX=clang++-14 cmake -S . -B "$dir" "${sanitizer_flags[@]}" -DRECD_SANITIZE=thread >/dev/null &&
+  CC=clang-14 CXX=clang++-14 configure "$dir" "${sanitizer_flags[@]}" -DRECD_SANITIZE=thread &&
     cmake --build "$dir" -j"$JOBS" --target "${TSAN_TARGETS[@]}" &&
     (cd "$dir" && ctest --output-on-failure -j"$JOBS" --timeout 1800 -R "$TSAN_TESTS" -E "$TSAN_EXCLUDE" \
        ${CTEST_ARGS:-})
