@@ -554,12 +554,7 @@ std::vector<std::vector<ExactPartition>> QuantizedScorer::ScreenQueries(
   const size_t nq = screens.size();
   const size_t threads = SplitRows(n, stride_ + sizeof(float), options_.num_threads).size();
   const std::vector<RowRange> blocks = ScanBlocks(n, kk);
-  // Built in place: a copied TopKHeap would lose its reserved capacity and allocate as it fills.
-  std::vector<std::vector<ExactPartition>> state(threads);
-  for (std::vector<ExactPartition>& per_thread : state) {
-    per_thread.reserve(nq);
-    for (size_t i = 0; i < nq; ++i) per_thread.emplace_back(kk);
-  }
+  std::vector<std::vector<ExactPartition>> state(threads, std::vector<ExactPartition>(nq, ExactPartition(kk)));
   std::vector<SharedLowerBound> shared(nq);
   // Scans blocks [from, to) by `step` for every query into thread t's states; false once every
   // query has stopped there.

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "core/scorer.h"
@@ -23,6 +24,18 @@ class TopKHeap {
     scores_.reserve(capacity);
     items_.reserve(capacity);
   }
+  // Copies reserve the full capacity too (a vector's copy only reserves its size), so heaps made
+  // from a prototype, e.g. std::vector<TopKHeap>(n, TopKHeap(k)), never reallocate while filling.
+  TopKHeap(const TopKHeap& other) : TopKHeap(other.capacity_) {
+    scores_.assign(other.scores_.begin(), other.scores_.end());
+    items_.assign(other.items_.begin(), other.items_.end());
+  }
+  TopKHeap& operator=(const TopKHeap& other) {
+    TopKHeap copy(other);
+    return *this = std::move(copy);
+  }
+  TopKHeap(TopKHeap&&) = default;
+  TopKHeap& operator=(TopKHeap&&) = default;
 
   size_t capacity() const { return capacity_; }
   size_t size() const { return scores_.size(); }
