@@ -47,11 +47,12 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:supp
 # stage runs them all.
 TSAN_TARGETS=(trainer_test storage_test history_cache_test core_scorer_test server_test controls_test)
 TSAN_TESTS='^(trainer_test|storage_test|history_cache_test|core_scorer_test|server_test|controls_test)\.'
-TSAN_EXCLUDE='HnswScorerTest|QuantizedScorerTest\..*/scalar|ScorerConcurrencyTest|StoreTest\.(ConcurrentAppends|SnapshotsDuringAppends|CheckpointIsAnOpenableCopy)|HistoryCacheStoreTest\.Concurrent'
+SCALAR_INT8_CHECKS='QuantizedScorerTest\..*/scalar'
+TSAN_EXCLUDE="HnswScorerTest|$SCALAR_INT8_CHECKS|ScorerConcurrencyTest|StoreTest\\.(ConcurrentAppends|SnapshotsDuringAppends|CheckpointIsAnOpenableCopy)|HistoryCacheStoreTest\\.Concurrent"
 # ASan leaves out the same scalar-level answer checks of the int8 scorer: a third of the stage's
 # test time (80 of 245 CPU seconds), for code ASan sees anyway: the scorer's own code runs at
 # every SIMD level, and the scalar kernels in KernelTest, which compares every level with them.
-ASAN_EXCLUDE='QuantizedScorerTest\..*/scalar'
+ASAN_EXCLUDE=$SCALAR_INT8_CHECKS
 # The suite's tests wait more than they compute (recd processes starting, fsyncs, timeouts): twice
 # as many at once as there are cores takes 57 s instead of 90 s. The sanitizer stages' tests keep
 # the cores busy, so they run JOBS at once.
