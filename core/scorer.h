@@ -71,13 +71,13 @@ struct ScorerOptions {
   Isa isa = Isa::kAuto;
 
   struct Quantized {
-    // Exact answers. Every item carries a bound on |exact float32 score - int8 score| (from
-    // its rounding residual, the query's rounding and the float arithmetic of both kernels);
-    // the scan keeps the k-th best lower bound L and re-ranks exactly every item whose upper
-    // bound reaches L. No item outside that set can be in the top k, so TopK returns what the
-    // exact scorer returns (same items, same bitwise scores, same order). The number re-ranked
-    // adapts to the query: typically a few k. Costs 8 bytes per item of side data, read only
-    // for items that pass the int8 filter.
+    // Exact answers. The int8 score of every item has a proven bound on its distance from the
+    // exact float32 score (from the catalogue's rounding residuals, the query's rounding and
+    // the float arithmetic of both kernels); the scan keeps the k best float32 scores seen and
+    // scores in float32 every item whose int8 upper bound reaches the k-th of them. No other
+    // item can be in the top k, so TopK returns what the exact scorer returns (same items, same
+    // bitwise scores, same order). The number scored in float32 adapts to the query: typically
+    // a few hundred.
     bool exact = true;
     // With exact = false: approximate candidates re-ranked exactly per query:
     // max(k * rerank_factor, k + rerank_min), capped at the catalogue size. Larger = higher

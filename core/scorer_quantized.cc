@@ -16,23 +16,21 @@
 // a_i = row_scale_i * t * <g, code_i> the int8 score. In real arithmetic
 //   q.x_i = q.x^_i + q.e_i,    q.x^_i = row_scale_i <f, code_i> = a_i + row_scale_i <f - t g, code_i>
 // and the float32 kernel's score s_i differs from q.x_i by at most (d + 2) u |q| |x_i| for any
-// summation order (u = 2^-24). Per item the scorer stores
-//   residual_i  = |e_i| + (d + 2) u |x_i|        (rounded up)
-//   code_norm_i = row_scale_i |code_i|            (rounded up)
-// so that, by Cauchy-Schwarz,
-//   |s_i - q.x^_i| <= |q| residual_i                                   (1)
-//   |s_i - a_i|    <= |q| residual_i + |f - t g| code_norm_i           (2)
-// The scan runs in two steps:
-//   * The int8 kernel filters every row by an upper bound from (2) that scales with the row
-//     scale, (int8 dot + offset) * row_scale_i * t, using the maxima over rows of
-//     residual_i / row_scale_i and |code_i| (rounding errors are proportional to the row scale,
-//     so these maxima are tight for every row, popular or not).
-//   * For the rows that pass (typically a few k), q.x^_i is computed in double from the codes,
-//     and (1) gives lower and upper bounds of s_i without the query's rounding. The scan keeps
-//     the k best lower bounds; L, the k-th of them, is a lower bound on the k-th best exact
-//     score, so a row whose upper bound is below L cannot be in the top k.
-// The remaining candidates are re-scored with the float32 kernel the exact scorer uses and
-// ranked by the same order, which makes the answer the exact scorer's.
+// summation order (u = 2^-24). With residual_i = |e_i| + (d + 2) u |x_i|, by Cauchy-Schwarz
+//   |s_i - a_i| <= |q| residual_i + |f - t g| row_scale_i |code_i|                 (1)
+// The int8 kernel filters every row by an upper bound from (1) that scales with the row scale,
+// (int8 dot + offset) * row_scale_i * t, using the maxima over rows of residual_i / row_scale_i
+// and |code_i| (rounding errors are proportional to the row scale, so these maxima are tight for
+// every row, popular or not). The rows that pass (on trained factors a few hundred of a scan's
+// rows) are scored with the float32 kernel the exact scorer uses, and the scan keeps the k best
+// of these exact scores; L, the k-th of them, only rises, and a row whose upper bound is below
+// L cannot be in the top k. The answer is the exact scorer's, bit for bit: the same scores of
+// the same kernel, ranked by the same order.
+//
+// (An earlier version bounded the passing rows' scores from their codes in double and re-scored
+// the survivors at the end, to keep the scan's reads sequential. The bounds cost more than the
+// float rows they saved reading: ~240 double dots, bound arithmetic and two heaps per query on
+// the load benchmark's 10k-item model, against ~100 float32 dots now.)
 //
 // Early stop. Rows are stored in decreasing order of their norms, and every float32 score obeys
 // s_i <= |q| |x_i| (1 + (d + 2) u) (+ the subnormal slack). Before each block the scan compares
@@ -40,9 +38,9 @@
 // there on can be in the top k, even on a tie, and the scan stops. Trained factors have very
 // unequal norms (popular items are long vectors), so on a pure_svd model of the load benchmark
 // (100k items, rank 64) only about 1.4 % of the rows can reach the 10th best score and the scan
-// reads a small part of the codes. Every bound carries
-// slack for the float and double arithmetic that computes it; any non-finite intermediate
-// (overflowing embeddings) sends the query to the exact scan.
+// reads a small part of the codes. Every bound carries slack for the float and double arithmetic
+// that computes it; any non-finite intermediate (overflowing embeddings) sends the query to the
+// exact scan.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -64,8 +62,6 @@ struct QueryCodes {
   std::vector<int8_t> codes;  // stride_ entries, zero padded
   float scale = 1.0f;
   double rounding_norm = 0.0;  // |f - scale * codes|, f_j = q_j * col_scale_j (real)
-  std::vector<double> folded;  // f_j, exact (a product of two floats fits a double); stride_
-  double folded_norm = 0.0;    // |f|
 };
 
 struct ExactPartition;
@@ -146,19 +142,15 @@ class QuantizedScorer final : public ItemScorer {
       qmax = std::max(qmax, std::fabs(folded[j]));
     }
     qc.scale = qmax > 0.0f ? qmax / 127.0f : 1.0f;
-    qc.folded.assign(stride_, 0.0);  // zero padded like the codes (kernels read stride_)
-    double sq = 0.0, f2 = 0.0;
+    double sq = 0.0;
     for (size_t j = 0; j < d; ++j) {
       qc.codes[j] =
           static_cast<int8_t>(std::clamp(std::lrint(folded[j] / qc.scale), -127L, 127L));
       // The real folded value (a product of two floats is exact in double), not its float.
-      qc.folded[j] = static_cast<double>(query[j]) * col_scales_[j];
-      const double r = qc.folded[j] - static_cast<double>(qc.scale) * qc.codes[j];
+      const double r = static_cast<double>(query[j]) * col_scales_[j] - static_cast<double>(qc.scale) * qc.codes[j];
       sq += r * r;
-      f2 += qc.folded[j] * qc.folded[j];
     }
     qc.rounding_norm = std::sqrt(sq);
-    qc.folded_norm = std::sqrt(f2);
     return qc;
   }
 
@@ -168,14 +160,15 @@ class QuantizedScorer final : public ItemScorer {
       const EmbeddingMatrix& queries, size_t kk, absl::Span<const ItemBitset* const> excludes) const;
   // Exact mode's pieces: the per-query constants (nullopt when the bounds would not be finite or
   // would underflow: the exact scan answers), one kernel block screened into a partition's state,
-  // and the exact re-rank of the candidates of every partition.
+  // and the merge of the partitions' top k.
   std::optional<ExactScreen> MakeScreen(absl::Span<const float> query, const QueryCodes& qc) const;
+  // shared_lower: the k-th best score another thread of the query has found (NaN: none).
   void ScreenBlock(const ExactScreen& screen, size_t first, size_t m, const ItemBitset* exclude,
-                   ExactPartition& state, float* scores, uint32_t* rows) const;
-  // The kernel threshold for a k-th best lower bound (see its definition).
+                   float shared_lower, ExactPartition& state, float* scores, uint32_t* rows) const;
+  // The kernel threshold for a k-th best score (see its definition).
   static float KernelThreshold(float lower);
-  // True when no row at position `first` or later can reach the partition's k-th best lower
-  // bound (its scan can stop).
+  // True when no row at position `first` or later can reach the partition's k-th best score
+  // (its scan can stop).
   bool BelowLowerBound(const ExactScreen& screen, size_t first, const ExactPartition& state,
                        float shared_lower) const;
   // Screens each query (screens[i], excludes[i]) over the row blocks on up to num_threads
@@ -281,13 +274,11 @@ class QuantizedScorer final : public ItemScorer {
     EncodeBounds();
   }
 
-  // residual_[i], code_norm_[i] and their maxima (see the top of this file). Computed in double
-  // from the stored floats and codes, then rounded up to float.
+  // The maxima over rows of residual_i / row_scale_i and |code_i| (see the top of this file).
+  // Computed in double from the stored floats and codes, with margin.
   void EncodeBounds() {
     const size_t n = num_items();
     const size_t d = static_cast<size_t>(dim());
-    residual_.assign(n, 0.0f);
-    code_norm_.assign(n, 0.0f);
     const double fp = (static_cast<double>(d) + 2.0) * kUnitRoundoff;
     for (size_t i = 0; i < n; ++i) {  // i: position
       const float* row = items_->data() + static_cast<size_t>(order_[i]) * d;
@@ -301,15 +292,14 @@ class QuantizedScorer final : public ItemScorer {
         x2 += x * x;
         c2 += static_cast<double>(code) * code;
       }
-      residual_[i] = RoundUp((std::sqrt(e2) + fp * std::sqrt(x2)) * kMargin);
-      code_norm_[i] = RoundUp(static_cast<double>(row_scales_[i]) * std::sqrt(c2) * kMargin);
+      const double residual = (std::sqrt(e2) + fp * std::sqrt(x2)) * kMargin;
       // Relative to the row scale: rounding errors scale with it, so these maxima are close
       // to every row's own value (unlike the absolute bounds, which popular items dominate).
       if (row_scales_[i] > 0.0f) {
         min_row_scale_ = std::min(min_row_scale_, static_cast<double>(row_scales_[i]));
         max_residual_per_scale_ = std::max(
             max_residual_per_scale_,
-            static_cast<double>(residual_[i]) / static_cast<double>(row_scales_[i]) * kMargin);
+            residual / static_cast<double>(row_scales_[i]) * kMargin);
       }
       max_code_length_ = std::max(max_code_length_, std::sqrt(c2) * kMargin);
     }
@@ -337,8 +327,8 @@ class QuantizedScorer final : public ItemScorer {
   const kernels::KernelTable& kernels_;
   size_t stride_;                  // codes per row: d rounded up to kernels::kCodeGroup
   // Rows are stored by position, in decreasing order of their norms: position p holds item
-  // order_[p], and norm_at_[p] >= |x_{order_[p]}| (so norm_at_ is non-increasing). codes_,
-  // row_scales_, residual_ and code_norm_ are indexed by position.
+  // order_[p], and norm_at_[p] >= |x_{order_[p]}| (so norm_at_ is non-increasing). codes_ and
+  // row_scales_ are indexed by position.
   std::vector<ItemIndex> order_;
   std::vector<double> norm_at_;
   // Rows of stride_ codes in the blocked layout of core/kernels/kernels.h (blocks of
@@ -346,11 +336,9 @@ class QuantizedScorer final : public ItemScorer {
   std::vector<int8_t> codes_;
   std::vector<float> row_scales_;  // num_items
   std::vector<float> col_scales_;  // dim
-  // Exact mode's per-item bound coefficients (see the top of this file) and their maxima.
-  std::vector<float> residual_;   // num_items
-  std::vector<float> code_norm_;  // num_items
-  // max over rows with a non-zero scale of residual_i / row_scale_i, and of |code_i|: so that
-  // row_scale_i * (|q| max_residual_per_scale_ + |f - t g| max_code_length_) bounds (2).
+  // Exact mode: max over rows with a non-zero scale of residual_i / row_scale_i, and of
+  // |code_i|: so that row_scale_i * (|q| max_residual_per_scale_ + |f - t g| max_code_length_)
+  // bounds (1).
   double max_residual_per_scale_ = 0.0;
   double max_code_length_ = 0.0;
   double min_row_scale_ = std::numeric_limits<double>::infinity();  // over non-zero rows
@@ -358,22 +346,19 @@ class QuantizedScorer final : public ItemScorer {
   std::unique_ptr<ItemScorer> exact_;
 };
 
-// One partition's state in exact mode: the k best lower bounds seen, and every item whose upper
-// bound reached the running k-th lower bound when it was scanned.
+// One partition's state in exact mode: the k best exact scores of the rows it screened.
 struct ExactPartition {
-  explicit ExactPartition(size_t k) : lower(k) {}
-  TopKHeap lower;
-  std::vector<ScoredIndex> candidates;  // (upper bound, item), increasing item
-  bool overflow = false;                // a bound was not finite: use the exact scan
-  bool stopped = false;                 // no later block can reach L
+  explicit ExactPartition(size_t k) : top(k) {}
+  TopKHeap top;
+  bool overflow = false;  // a score was not finite: use the exact scan
+  bool stopped = false;   // no later block can reach L
 };
 
 // Per-query constants of exact mode (see the top of this file).
 struct ExactScreen {
   const QueryCodes* qc = nullptr;
   absl::Span<const float> query;
-  double qnorm = 0.0;             // |q|, with margin
-  double double_sum_error = 0.0;  // (d + 2) 2^-53 |f|
+  double qnorm = 0.0;  // |q|, with margin
   double underflow_slack = 0.0;
   float offset = 0.0f;            // the kernel's upper-bound offset, in integer-dot units
   // Bounds every float32 score from a row's norm: s_i <= |x_i| * norm_factor + underflow_slack.
@@ -391,14 +376,13 @@ std::optional<ExactScreen> QuantizedScorer::MakeScreen(absl::Span<const float> q
   sc.qnorm = std::sqrt(q2) * kMargin;
   const double qrounding = qc.rounding_norm * kMargin;
   // The kernel filters by an upper bound: (int8 dot + offset) * row_scale * t, where the offset
-  // (in units of the integer dot) covers bound (2) of every row, so rows that fail it are below
+  // (in units of the integer dot) covers bound (1) of every row, so rows that fail it are below
   // the running L. Slack for the float arithmetic of a_i (4u|a_i| <= 4u 127^2 d row_scale t),
   // the kernel's own rounding of the sum and products, and the threshold's.
   const double offset_d =
       (sc.qnorm * max_residual_per_scale_ + qrounding * max_code_length_) / qc.scale * (1.0 + 1e-6) +
       16.0 * kUnitRoundoff * 127.0 * 127.0 * static_cast<double>(d);
   if (!std::isfinite(offset_d) || offset_d > 1e30) return std::nullopt;
-  sc.double_sum_error = (static_cast<double>(d) + 2.0) * 0x1.0p-53 * qc.folded_norm;
   // The float32 kernel's products and sums may fall into float's subnormal range, where the
   // relative bound (d + 2) u |q| |x_i| does not hold: each of its ~2d roundings then errs by
   // at most half the smallest subnormal, 2^-150.
@@ -412,9 +396,9 @@ std::optional<ExactScreen> QuantizedScorer::MakeScreen(absl::Span<const float> q
   return sc;
 }
 
-// The kernel threshold for a k-th best lower bound L: a kernel upper bound at or below it is
-// strictly below L, with slack for the float arithmetic of the bound itself. NaN (no L yet)
-// passes every row.
+// The kernel threshold for a k-th best score L: a kernel upper bound at or below it is strictly
+// below L, with slack for the float arithmetic of the bound itself. NaN (no L yet) passes every
+// row.
 float QuantizedScorer::KernelThreshold(float lower) {
   if (std::isnan(lower)) return lower;
   const double t = static_cast<double>(lower) - 8.0 * kUnitRoundoff * std::fabs(lower);
@@ -425,46 +409,47 @@ float QuantizedScorer::KernelThreshold(float lower) {
   return threshold;
 }
 
+// The higher of two k-th best scores (NaN: none yet).
+float HigherBound(float a, float b) { return std::isnan(a) || b > a ? b : a; }
+
 void QuantizedScorer::ScreenBlock(const ExactScreen& sc, size_t first, size_t m,
-                                  const ItemBitset* exclude, ExactPartition& st, float* scores,
-                                  uint32_t* rows) const {
-  // Rows whose kernel upper bound is at or below the threshold are below L (NaN while the heap
-  // has room: every row passes).
-  float lower = st.lower.threshold();
+                                  const ItemBitset* exclude, float shared_lower, ExactPartition& st,
+                                  float* scores, uint32_t* rows) const {
+  // Rows whose kernel upper bound is at or below the threshold are below L, the partition's or
+  // the query's other threads' k-th best score, whichever is higher (NaN while neither has k:
+  // every row passes).
+  float lower = HigherBound(st.top.threshold(), shared_lower);
   float threshold = KernelThreshold(lower);
   const QueryCodes& qc = *sc.qc;
   const size_t count = kernels_.int8_dot_filter(codes_.data() + first * stride_, row_scales_.data() + first,
                                                 m, stride_, qc.codes.data(), qc.scale, sc.offset,
                                                 threshold, scores, rows);
+  const size_t d = static_cast<size_t>(dim());
+  const float* items = items_->data();
+  // The passing rows' float rows are scattered (item order): request them all before the first
+  // is needed.
+  for (size_t c = 0; c < count; ++c) {
+    const float* row = items + static_cast<size_t>(order_[first + rows[c]]) * d;
+    for (size_t b = 0; b < d * sizeof(float); b += 64) {
+      __builtin_prefetch(reinterpret_cast<const char*>(row) + b);
+    }
+  }
   for (size_t c = 0; c < count; ++c) {
     // L rises while the block's rows are pushed: rows the kernel passed against the block's
     // starting L may already be below the current one, which a float compare tells.
-    if (const float l = st.lower.threshold(); l != lower && !std::isnan(l)) {
+    if (const float l = HigherBound(st.top.threshold(), shared_lower); l != lower && !std::isnan(l)) {
       lower = l;
       threshold = KernelThreshold(l);
     }
     if (scores[c] <= threshold) continue;
-    const size_t pos = first + rows[c];
-    const ItemIndex item = order_[pos];
+    const ItemIndex item = order_[first + rows[c]];
     if (exclude != nullptr && exclude->Test(item)) continue;
-    // For the few rows that pass, the decoded row's score q.x^_i = row_scale_i <f, code_i> in
-    // double, which removes the query's rounding from the bound: |s_i - q.x^_i| <= |q|
-    // residual_i, plus the double sum's own error (d + 2) 2^-53 |f| code_norm_i.
-    const double dot = kernels_.int8_row_dot_f64(codes_.data() + RowStart(pos), qc.folded.data(), stride_);
-    const double a = dot * static_cast<double>(row_scales_[pos]);
-    const double b = (sc.qnorm * residual_[pos] + sc.double_sum_error * code_norm_[pos] +
-                      0x1.0p-52 * std::fabs(a) + sc.underflow_slack) *
-                     kMargin;
-    const double lo = a - b, hi = a + b;
-    if (!std::isfinite(lo) || !std::isfinite(hi)) {
+    const float score = kernels_.dot(items + static_cast<size_t>(item) * d, sc.query.data(), d);
+    if (!std::isfinite(score)) {
       st.overflow = true;
       return;
     }
-    // Lower bounds rounded down, upper bounds up, so the float values stay bounds.
-    st.lower.Push(RoundDown(lo), item);
-    const float l = st.lower.threshold();
-    const float hif = RoundUp(hi);
-    if (std::isnan(l) || hif >= l) st.candidates.push_back({hif, item});
+    st.top.Push(score, item);
   }
 }
 
@@ -472,10 +457,9 @@ bool QuantizedScorer::BelowLowerBound(const ExactScreen& sc, size_t first, const
                                       float shared_lower) const {
   // Rows are in decreasing norm order: when the row at `first` cannot score L, no later one can.
   // Strictly below L, which is at most the k-th best exact score: such a row cannot be in the top
-  // k, not even on a tie. L: this thread's k-th best lower bound or the best one shared by the
-  // query's other threads, whichever is higher (both are lower bounds).
-  float l = st.lower.threshold();
-  if (!std::isnan(shared_lower) && (std::isnan(l) || shared_lower > l)) l = shared_lower;
+  // k, not even on a tie. L: this thread's k-th best score or the best one shared by the query's
+  // other threads, whichever is higher (each is at most the k-th best exact score).
+  const float l = HigherBound(st.top.threshold(), shared_lower);
   if (std::isnan(l) || first >= norm_at_.size()) return false;
   return norm_at_[first] * sc.norm_factor + sc.underflow_slack < static_cast<double>(l);
 }
@@ -483,22 +467,12 @@ bool QuantizedScorer::BelowLowerBound(const ExactScreen& sc, size_t first, const
 std::vector<ScoredIndex> QuantizedScorer::FinishExact(absl::Span<const float> query, size_t kk,
                                                       const ItemBitset* exclude,
                                                       std::vector<ExactPartition*> parts) const {
-  // L over all partitions: the k-th best of their lower bounds.
-  TopKHeap lower(kk);
+  // Every row of the top k is in its partition's top k (a row is left out only when its bound
+  // is below a k-th best score).
+  TopKHeap heap(kk);
   for (ExactPartition* st : parts) {
     if (st->overflow) return exact_->TopK(query, static_cast<int>(kk), exclude);
-    for (const ScoredIndex& s : st->lower.TakeSorted()) lower.Push(s.score, s.item);
-  }
-  const float l = lower.threshold();
-  TopKHeap heap(kk);
-  const size_t d = static_cast<size_t>(dim());
-  const float* items = items_->data();
-  // Candidates come in norm order, so these reads of float rows are scattered; there are a few.
-  for (const ExactPartition* st : parts) {
-    for (const ScoredIndex& c : st->candidates) {
-      if (!std::isnan(l) && c.score < l) continue;
-      heap.Push(kernels_.dot(items + static_cast<size_t>(c.item) * d, query.data(), d), c.item);
-    }
+    for (const ScoredIndex& s : st->top.TakeSorted()) heap.Push(s.score, s.item);
   }
   return heap.TakeSorted();
 }
@@ -525,8 +499,8 @@ size_t SerialPrefixBlocks(const std::vector<RowRange>& blocks) {
   return b;
 }
 
-// The k-th best lower bound known across a query's threads: each thread's own is a lower bound on
-// the k-th best exact score, so their maximum is too. NaN until one thread has k.
+// The k-th best score known across a query's threads: each thread's own is at most the k-th best
+// exact score of the whole scan, so their maximum is too. NaN until one thread has k.
 class SharedLowerBound {
  public:
   float Get() const { return value_.load(std::memory_order_relaxed); }
@@ -567,13 +541,14 @@ std::vector<std::vector<ExactPartition>> QuantizedScorer::ScreenQueries(
       for (size_t i = 0; i < nq; ++i) {
         ExactPartition& st = state[t][i];
         if (st.overflow || st.stopped) continue;
-        if (BelowLowerBound(*screens[i], first, st, shared[i].Get())) {
+        const float shared_lower = shared[i].Get();
+        if (BelowLowerBound(*screens[i], first, st, shared_lower)) {
           st.stopped = true;
           continue;
         }
-        ScreenBlock(*screens[i], first, m, excludes[i], st, scores, rows);
+        ScreenBlock(*screens[i], first, m, excludes[i], shared_lower, st, scores, rows);
         any = any || !st.overflow;
-        if (threads > 1) shared[i].Offer(st.lower.threshold());
+        if (threads > 1) shared[i].Offer(st.top.threshold());
       }
       if (!any) return false;
     }

@@ -346,32 +346,8 @@ size_t GemmFilterAvx2(const float* items, size_t n, size_t d, const float* panel
 
 }  // namespace
 
-// One group (4 codes) per step: sign-extend to int32, convert to 4 doubles, fused multiply-add.
-double Int8RowDotF64Avx2(const int8_t* row, const double* weights, size_t stride) {
-  __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
-  size_t j = 0;
-  for (; j + 2 * kCodeGroup <= stride; j += 2 * kCodeGroup, row += 2 * kCodeBlockRows * kCodeGroup) {
-    int32_t w0, w1;
-    __builtin_memcpy(&w0, row, sizeof(w0));
-    __builtin_memcpy(&w1, row + kCodeBlockRows * kCodeGroup, sizeof(w1));
-    const __m256d c0 = _mm256_cvtepi32_pd(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(w0)));
-    const __m256d c1 = _mm256_cvtepi32_pd(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(w1)));
-    acc0 = _mm256_fmadd_pd(c0, _mm256_loadu_pd(weights + j), acc0);
-    acc1 = _mm256_fmadd_pd(c1, _mm256_loadu_pd(weights + j + kCodeGroup), acc1);
-  }
-  if (j < stride) {
-    int32_t w0;
-    __builtin_memcpy(&w0, row, sizeof(w0));
-    const __m256d c0 = _mm256_cvtepi32_pd(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(w0)));
-    acc0 = _mm256_fmadd_pd(c0, _mm256_loadu_pd(weights + j), acc0);
-  }
-  const __m256d acc = _mm256_add_pd(acc0, acc1);
-  const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(acc), _mm256_extractf128_pd(acc, 1));
-  return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
-}
-
 const KernelTable kAvx2Kernels = {"avx2", DotAvx2, DotFilterAvx2, Int8DotFilterAvx2,
-                                  GemmFilterAvx2, Int8RowDotF64Avx2};
+                                  GemmFilterAvx2};
 
 }  // namespace kernels
 }  // namespace recd

@@ -214,10 +214,9 @@ size_t GemmFilterAvx512(const float* items, size_t n, size_t d, const float* pan
 }  // namespace
 
 const KernelTable kAvx512Kernels = {"avx512", DotAvx512, DotFilterAvx512, Int8DotFilterAvx512,
-                                    GemmFilterAvx512, Int8RowDotF64Avx2};
+                                    GemmFilterAvx512};
 const KernelTable kAvx512VnniKernels = {"avx512", DotAvx512, DotFilterAvx512,
-                                        Int8DotFilterAvx512Vnni, GemmFilterAvx512,
-                                        Int8RowDotF64Avx2};
+                                        Int8DotFilterAvx512Vnni, GemmFilterAvx512};
 
 }  // namespace kernels
 }  // namespace recd

@@ -51,12 +51,6 @@ using Int8DotFilterFn = size_t (*)(const int8_t* codes, const float* row_scales,
                                    float offset, float threshold, float* out_scores,
                                    uint32_t* out_rows);
 
-// sum_j weights[j] * code_j in double for one row of blocked codes: `row` points at the row's
-// first group (its block's start + (row % kCodeBlockRows) * kCodeGroup), `weights` has `stride`
-// entries. Any summation order, with or without fused multiply-adds: callers bound the rounding
-// error by (stride + 2) 2^-53 |weights| |codes| (standard for a double dot product).
-using Int8RowDotF64Fn = double (*)(const int8_t* row, const double* weights, size_t stride);
-
 // Batch scan: scores every row of `items` (n x d) against every query of `num_panels` packed
 // query panels. Panel p holds queries [p*kPanelWidth, (p+1)*kPanelWidth) transposed: d x
 // kPanelWidth floats, panel[j * kPanelWidth + c] = query_c[j]. `thresholds` has one entry per
@@ -77,7 +71,6 @@ struct KernelTable {
   DotFilterFn dot_filter;
   Int8DotFilterFn int8_dot_filter;
   GemmFilterFn gemm_filter;  // null: the caller uses its portable blocked GEMM
-  Int8RowDotF64Fn int8_row_dot_f64;
 };
 
 extern const KernelTable kScalarKernels;
@@ -86,10 +79,6 @@ extern const KernelTable kAvx512Kernels;  // requires AVX-512 F, BW, VL and DQ
 // kAvx512Kernels with the int8 scan on VNNI (vpdpbusd: 64 byte products per instruction);
 // requires AVX-512 F, BW, VL, DQ and VNNI. Same name ("avx512"): the scores are bitwise equal.
 extern const KernelTable kAvx512VnniKernels;
-
-// Defined in avx2.cc and shared by the AVX-512 tables (doubles gain nothing from wider vectors
-// at a handful of candidate rows per query).
-double Int8RowDotF64Avx2(const int8_t* row, const double* weights, size_t stride);
 
 // Defined in avx512_vnni.cc (compiled with -mavx512vnni), used by kAvx512VnniKernels.
 size_t Int8DotFilterAvx512Vnni(const int8_t* codes, const float* row_scales, size_t n,

@@ -206,37 +206,6 @@ void CheckInt8Kernel(Int8DotFilterFn kernel) {
 
 TEST_P(KernelTest, Int8DotFilterIsExact) { CheckInt8Kernel(table().int8_dot_filter); }
 
-TEST_P(KernelTest, Int8RowDotF64WithinTheDoubleBound) {
-  std::mt19937_64 rng(12);
-  std::uniform_int_distribution<int> code(-127, 127);
-  std::normal_distribution<double> g(0.0, 1.0);
-  for (size_t stride : {size_t{4}, size_t{8}, size_t{12}, size_t{36}, size_t{64}, size_t{260}}) {
-    const size_t n = 37;  // rows in three blocks, the last one partial
-    std::vector<int8_t> row_major(n * stride);
-    for (auto& c : row_major) c = static_cast<int8_t>(code(rng));
-    const std::vector<int8_t> codes = PackBlocked(row_major, n, stride, /*pad=*/99);
-    std::vector<double> weights(stride);
-    for (double& w : weights) w = g(rng) * 1e3;
-    double wnorm = 0.0;
-    for (double w : weights) wnorm += w * w;
-    wnorm = std::sqrt(wnorm);
-    for (size_t r = 0; r < n; ++r) {
-      SCOPED_TRACE(testing::Message() << "stride=" << stride << " row=" << r);
-      long double exact = 0.0L;
-      double cnorm = 0.0;
-      for (size_t j = 0; j < stride; ++j) {
-        exact += static_cast<long double>(weights[j]) * row_major[r * stride + j];
-        cnorm += static_cast<double>(row_major[r * stride + j]) * row_major[r * stride + j];
-      }
-      const int8_t* row = codes.data() + (r / kCodeBlockRows) * kCodeBlockRows * stride +
-                          (r % kCodeBlockRows) * kCodeGroup;
-      const double got = table().int8_row_dot_f64(row, weights.data(), stride);
-      const double bound = (static_cast<double>(stride) + 2.0) * 0x1.0p-53 * wnorm * std::sqrt(cnorm);
-      EXPECT_LE(std::fabs(static_cast<long double>(got) - exact), bound);
-    }
-  }
-}
-
 // Both AVX-512 int8 kernels, whichever one dispatch picks on this CPU.
 TEST(Avx512Int8Test, WithoutVnniIsExact) {
   if (SupportedIsaLevel() < IsaLevel::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU";

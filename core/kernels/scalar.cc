@@ -57,18 +57,10 @@ size_t Int8DotFilterScalar(const int8_t* codes, const float* row_scales, size_t 
   return count;
 }
 
-double Int8RowDotF64Scalar(const int8_t* row, const double* weights, size_t stride) {
-  double acc = 0.0;
-  for (size_t j = 0; j < stride; j += kCodeGroup, row += kCodeBlockRows * kCodeGroup) {
-    for (size_t b = 0; b < kCodeGroup; ++b) acc += weights[j + b] * row[b];
-  }
-  return acc;
-}
-
 }  // namespace
 
 const KernelTable kScalarKernels = {"scalar", DotScalar, DotFilterScalar, Int8DotFilterScalar,
-                                    nullptr, Int8RowDotF64Scalar};
+                                    nullptr};
 
 }  // namespace kernels
 }  // namespace recd
