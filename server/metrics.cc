@@ -1,6 +1,7 @@
 #include "server/metrics.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -86,6 +87,12 @@ ProcessStats ReadProcessStats() {
 }
 
 }  // namespace
+
+const char* AllocatorName() {
+  // tcmalloc exports its entry points under their own names as well.
+  static const char* const name = dlsym(RTLD_DEFAULT, "tc_malloc") != nullptr ? "tcmalloc" : "system";
+  return name;
+}
 
 const char* MethodName(Method method) {
   switch (method) {
@@ -237,7 +244,7 @@ std::vector<prometheus::MetricFamily> StateCollector::Collect() const {
   AddGauge(isa, 1, {{"isa", ScorerIsaName()}});
   out.push_back(std::move(isa));
   prometheus::MetricFamily build = Family("recd_build_info", "recd build", MetricType::Gauge);
-  AddGauge(build, 1, {{"version", RECD_VERSION}});
+  AddGauge(build, 1, {{"version", RECD_VERSION}, {"allocator", AllocatorName()}});
   out.push_back(std::move(build));
 
   auto version = Family("recd_model_live_version", "Live version per model (0 = none trained)", MetricType::Gauge);

@@ -27,7 +27,7 @@
 //   recd_store_history_cache_hits_total, recd_store_history_cache_misses_total  counters (history
 //                                                        reads from memory / from RocksDB)
 //   recd_store_history_cache_users, recd_store_history_cache_entries  gauges (what it holds now)
-//   recd_scorer_isa_info{isa}, recd_build_info{version} gauges = 1
+//   recd_scorer_isa_info{isa}, recd_build_info{version, allocator} gauges = 1
 //   process_resident_memory_bytes, process_virtual_memory_bytes, process_cpu_seconds_total,
 //   process_open_fds, process_max_fds, process_threads, process_start_time_seconds
 #ifndef RECD_SERVER_METRICS_H_
@@ -69,6 +69,9 @@ enum class Method {
   kCount,
 };
 const char* MethodName(Method method);
+// The allocator this process's malloc resolves to: "tcmalloc" (recd links it unless built with
+// RECD_MALLOC=system or sanitizers, see CMakeLists.txt) or "system" (glibc's, or a sanitizer's).
+const char* AllocatorName();
 // Lower-case gRPC code name, e.g. "ok", "invalid_argument".
 const char* CodeName(grpc::StatusCode code);
 

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/scorer.h"
 #include "core/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -223,7 +224,7 @@ absl::Status RecdServerImpl::Init() {
   if (metrics_port_ > 0) RECD_LOG(kInfo, "server", "metrics on port ", metrics_port_, " at /metrics");
   RECD_LOG(kInfo, "server", "serving on port ", port_, " (data: ", options_.data_dir, ", ",
            now.num_users, " users, ", now.num_items, " items, ", now.num_interactions,
-           " interactions)");
+           " interactions; scorer ", ScorerIsaName(), ", allocator ", AllocatorName(), ")");
   return absl::OkStatus();
 }
 

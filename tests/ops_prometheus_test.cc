@@ -36,6 +36,7 @@ using ::recd::testing::ops::FindProgram;
 using ::recd::testing::ops::FreePort;
 using ::recd::testing::ops::HttpGet;
 using ::recd::testing::ops::ReadFile;
+using ::recd::testing::ops::SumSamples;
 using ::recd::testing::ops::SourceDir;
 using ::recd::testing::ops::UrlEncode;
 using ::recd::testing::ops::WriteFile;
@@ -356,6 +357,21 @@ TEST_F(OpsPrometheusTest, PrometheusScrapesRecdWithTheDeployConfig) {
   EXPECT_EQ((*recd)->Terminate(), 0);
   std::printf("prometheus test: %d queries, %d rules, %.1f s\n", queries, rules,
               absl::ToDoubleSeconds(absl::Now() - start));
+}
+
+// recd_build_info names the allocator the running binary really uses: the build links tcmalloc
+// into recd unless configured otherwise (RECD_EXPECTED_ALLOCATOR, from CMakeLists.txt), and a
+// link that silently dropped it would cost every request its allocation time. No Prometheus
+// server needed.
+TEST(RecdBuildInfoTest, NamesTheAllocatorTheBuildLinked) {
+  TempDir dir;
+  auto recd = RecdProcess::Start(dir.Sub("data"), {});
+  ASSERT_TRUE(recd.ok()) << recd.status();
+  ASSERT_GT((*recd)->metrics_port(), 0);
+  absl::StatusOr<testing::ops::HttpResponse> metrics = HttpGet((*recd)->metrics_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(SumSamples(metrics->body, "recd_build_info", {{"allocator", RECD_EXPECTED_ALLOCATOR}}), 1.0)
+      << metrics->body.substr(0, 2000);
 }
 
 }  // namespace
