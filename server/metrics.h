@@ -69,8 +69,8 @@ enum class Method {
   kCount,
 };
 const char* MethodName(Method method);
-// The allocator this process's malloc resolves to: "tcmalloc" (recd links it unless built with
-// RECD_MALLOC=system or sanitizers, see CMakeLists.txt) or "system" (glibc's, or a sanitizer's).
+// The allocator this process's malloc resolves to: "tcmalloc" (a build with RECD_MALLOC=tcmalloc,
+// see CMakeLists.txt) or "system" (glibc's, or a sanitizer's).
 const char* AllocatorName();
 // Lower-case gRPC code name, e.g. "ok", "invalid_argument".
 const char* CodeName(grpc::StatusCode code);

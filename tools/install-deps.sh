@@ -18,7 +18,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libeigen3-dev libabsl-dev librocksdb-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libhnswlib-dev openssl libgoogle-perftools-dev
+  libhnswlib-dev openssl
 )
 for arg in "$@"; do
   case "$arg" in
