@@ -91,6 +91,15 @@ ItemBitset Catalog::Union(const BitsetMap& map,
 ItemBitset Catalog::Exclusion(
     const recd::v1::ItemFilter& filter, size_t n,
     const std::function<std::optional<ItemIndex>(absl::string_view)>& find_item) const {
+  // Without a filter the exclusion is the unservable items: one bitset instead of two (this
+  // runs for every Recommend; at 100k items each is 12.5 KB, above glibc's per-thread cache).
+  if (filter.include_categories().empty() && filter.include_tags().empty() &&
+      filter.include_item_ids().empty() && filter.exclude_categories().empty() &&
+      filter.exclude_tags().empty()) {
+    ItemBitset exclusion(n);
+    exclusion.UnionWith(*unservable_);
+    return exclusion;
+  }
   // Start from "allowed = everything", narrow it, then invert into an exclusion set.
   ItemBitset allowed(n);
   allowed.SetAll();

@@ -313,12 +313,14 @@ absl::Status Engine::RecommendValidated(const recd::v1::RecommendRequest& reques
 
   // Repeat control: items shown to the user recently (impressions) rank after every item that
   // was not, until the demotion window passes.
-  ItemBitset demoted(exclusion_size);
+  // Built only when there is something to demote (an item-sized allocation per request).
+  ItemBitset demoted;
   bool any_demoted = false;
   if (options_.impression_demotion_seconds > 0) {
     const int64_t since = clock_->NowMs() - static_cast<int64_t>(options_.impression_demotion_seconds * 1000);
     for (const HistoryEntry& h : history) {
       if (h.event == EventType::kImpression && h.timestamp_ms >= since && h.item < num_items && !exclude.Test(h.item)) {
+        if (!any_demoted) demoted.Resize(exclusion_size);
         demoted.Set(h.item);
         any_demoted = true;
       }
