@@ -27,7 +27,7 @@
 //   recd_store_history_cache_hits_total, recd_store_history_cache_misses_total  counters (history
 //                                                        reads from memory / from RocksDB)
 //   recd_store_history_cache_users, recd_store_history_cache_entries  gauges (what it holds now)
-//   recd_scorer_isa_info{isa}, recd_build_info{version, allocator} gauges = 1
+//   recd_scorer_isa_info{isa}, recd_build_info{version,allocator} gauges = 1
 //   process_resident_memory_bytes, process_virtual_memory_bytes, process_cpu_seconds_total,
 //   process_open_fds, process_max_fds, process_threads, process_start_time_seconds
 #ifndef RECD_SERVER_METRICS_H_
