@@ -305,16 +305,11 @@ class QuantizedScorer final : public ItemScorer {
     }
   }
 
-  // The smallest float >= x / the largest float <= x, for any finite x (+-inf when it does not
-  // fit; nextafter only when the conversion rounded the wrong way).
+  // The smallest float >= x, for any finite x (+inf when it does not fit; nextafter only when
+  // the conversion rounded the wrong way).
   static float RoundUp(double x) {
     float f = static_cast<float>(x);
     if (static_cast<double>(f) < x) f = std::nextafter(f, std::numeric_limits<float>::infinity());
-    return f;
-  }
-  static float RoundDown(double x) {
-    float f = static_cast<float>(x);
-    if (static_cast<double>(f) > x) f = std::nextafter(f, -std::numeric_limits<float>::infinity());
     return f;
   }
 
