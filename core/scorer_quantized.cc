@@ -66,6 +66,7 @@ struct QueryCodes {
 
 struct ExactPartition;
 struct ExactScreen;
+struct ScreenState;
 
 class QuantizedScorer final : public ItemScorer {
  public:
@@ -135,17 +136,14 @@ class QuantizedScorer final : public ItemScorer {
     const size_t d = static_cast<size_t>(dim());
     QueryCodes qc;
     qc.codes.assign(stride_, 0);
+    // f_j = q_j * col_scale_j, computed where it is needed (the same float product both times).
     float qmax = 0.0f;
-    std::vector<float> folded(d);
-    for (size_t j = 0; j < d; ++j) {
-      folded[j] = query[j] * col_scales_[j];
-      qmax = std::max(qmax, std::fabs(folded[j]));
-    }
+    for (size_t j = 0; j < d; ++j) qmax = std::max(qmax, std::fabs(query[j] * col_scales_[j]));
     qc.scale = qmax > 0.0f ? qmax / 127.0f : 1.0f;
     double sq = 0.0;
     for (size_t j = 0; j < d; ++j) {
-      qc.codes[j] =
-          static_cast<int8_t>(std::clamp(std::lrint(folded[j] / qc.scale), -127L, 127L));
+      qc.codes[j] = static_cast<int8_t>(
+          std::clamp(std::lrint(query[j] * col_scales_[j] / qc.scale), -127L, 127L));
       // The real folded value (a product of two floats is exact in double), not its float.
       const double r = static_cast<double>(query[j]) * col_scales_[j] - static_cast<double>(qc.scale) * qc.codes[j];
       sq += r * r;
@@ -172,13 +170,13 @@ class QuantizedScorer final : public ItemScorer {
   bool BelowLowerBound(const ExactScreen& screen, size_t first, const ExactPartition& state,
                        float shared_lower) const;
   // Screens each query (screens[i], excludes[i]) over the row blocks on up to num_threads
-  // threads; returns state[t][i], thread t's part of query i, for FinishExact.
-  std::vector<std::vector<ExactPartition>> ScreenQueries(absl::Span<const ExactScreen* const> screens,
-                                                         absl::Span<const ItemBitset* const> excludes,
-                                                         size_t kk) const;
+  // threads; returns every thread's part of every query, for FinishExact.
+  ScreenState ScreenQueries(absl::Span<const ExactScreen* const> screens,
+                            absl::Span<const ItemBitset* const> excludes, size_t kk) const;
+  // Query i's answer from its threads' parts (consumes them).
   std::vector<ScoredIndex> FinishExact(absl::Span<const float> query, size_t kk,
-                                       const ItemBitset* exclude,
-                                       std::vector<ExactPartition*> parts) const;
+                                       const ItemBitset* exclude, ScreenState& state,
+                                       size_t i) const;
 
   std::vector<ScoredIndex> ApproximateTopK(absl::Span<const float> query, const QueryCodes& qc,
                                            size_t kk, const ItemBitset* exclude) const {
@@ -349,6 +347,17 @@ struct ExactPartition {
   bool stopped = false;   // no later block can reach L
 };
 
+// Every thread's part of every query of one screen: part(t, i) is thread t's part of query i.
+struct ScreenState {
+  ScreenState(size_t threads, size_t nq, size_t k) : threads(threads), nq(nq) {
+    parts.reserve(threads * nq);
+    for (size_t p = 0; p < threads * nq; ++p) parts.emplace_back(k);
+  }
+  ExactPartition& part(size_t t, size_t i) { return parts[t * nq + i]; }
+  size_t threads, nq;
+  std::vector<ExactPartition> parts;
+};
+
 // Per-query constants of exact mode (see the top of this file).
 struct ExactScreen {
   const QueryCodes* qc = nullptr;
@@ -460,27 +469,51 @@ bool QuantizedScorer::BelowLowerBound(const ExactScreen& sc, size_t first, const
 }
 
 std::vector<ScoredIndex> QuantizedScorer::FinishExact(absl::Span<const float> query, size_t kk,
-                                                      const ItemBitset* exclude,
-                                                      std::vector<ExactPartition*> parts) const {
+                                                      const ItemBitset* exclude, ScreenState& state,
+                                                      size_t i) const {
+  for (size_t t = 0; t < state.threads; ++t) {
+    if (state.part(t, i).overflow) return exact_->TopK(query, static_cast<int>(kk), exclude);
+  }
+  if (state.threads == 1) return state.part(0, i).top.TakeSorted();
   // Every row of the top k is in its partition's top k (a row is left out only when its bound
   // is below a k-th best score).
   TopKHeap heap(kk);
-  for (ExactPartition* st : parts) {
-    if (st->overflow) return exact_->TopK(query, static_cast<int>(kk), exclude);
-    for (const ScoredIndex& s : st->top.TakeSorted()) heap.Push(s.score, s.item);
+  for (size_t t = 0; t < state.threads; ++t) {
+    for (const ScoredIndex& s : state.part(t, i).top.TakeSorted()) heap.Push(s.score, s.item);
   }
   return heap.TakeSorted();
 }
 
 // The blocks of the exact screen in position order (FirstScanBlock, NextScanBlock): L becomes
-// finite early and is refreshed often while it matters.
-std::vector<RowRange> ScanBlocks(size_t n, size_t kk) {
-  std::vector<RowRange> blocks;
-  for (size_t first = 0, block = FirstScanBlock(kk); first < n; first += block, block = NextScanBlock(block)) {
-    blocks.push_back({first, std::min(n, first + block)});
+// finite early and is refreshed often while it matters. Computed, not listed: a query on a
+// large catalogue would otherwise build a list of a thousand blocks it mostly never reaches.
+class ScanBlocks {
+ public:
+  ScanBlocks(size_t n, size_t kk) : n_(n) {
+    // The growing blocks (at most log2(kScanBlockRows / 32) + 1 of them), then full ones.
+    size_t first = 0, block = FirstScanBlock(kk);
+    for (; block < kScanBlockRows && first < n; first += block, block = NextScanBlock(block)) {
+      starts_[num_growing_++] = first;
+    }
+    steady_begin_ = std::min(first, n);
+    size_ = num_growing_ + (n - steady_begin_ + kScanBlockRows - 1) / kScanBlockRows;
   }
-  return blocks;
-}
+  size_t size() const { return size_; }
+  RowRange operator[](size_t b) const {
+    if (b < num_growing_) {
+      return {starts_[b], b + 1 < num_growing_ ? starts_[b + 1] : steady_begin_};
+    }
+    const size_t begin = steady_begin_ + (b - num_growing_) * kScanBlockRows;
+    return {begin, std::min(n_, begin + kScanBlockRows)};
+  }
+
+ private:
+  size_t n_;
+  size_t starts_[16] = {};
+  size_t num_growing_ = 0;
+  size_t steady_begin_ = 0;  // where the kScanBlockRows blocks start
+  size_t size_ = 0;
+};
 
 // Rows the calling thread screens alone before it starts threads (1 MB of codes at d = 64, about
 // the cost of starting one): with rows in decreasing norm order most queries on trained
@@ -488,7 +521,7 @@ std::vector<RowRange> ScanBlocks(size_t n, size_t kk) {
 constexpr size_t kSerialPrefixRows = 16384;
 
 // The number of leading blocks that hold the serial prefix.
-size_t SerialPrefixBlocks(const std::vector<RowRange>& blocks) {
+size_t SerialPrefixBlocks(const ScanBlocks& blocks) {
   size_t b = 0;
   while (b < blocks.size() && blocks[b].begin < kSerialPrefixRows) ++b;
   return b;
@@ -516,27 +549,29 @@ class SharedLowerBound {
 // rarely stop); they share their lower bounds. The calling thread screens the serial prefix
 // alone first. A batch screens every query over each block in turn: a block's codes (64 KB at
 // d = 64) are read from memory once and stay in the L2 cache while each query scans them.
-std::vector<std::vector<ExactPartition>> QuantizedScorer::ScreenQueries(
-    absl::Span<const ExactScreen* const> screens, absl::Span<const ItemBitset* const> excludes,
-    size_t kk) const {
+ScreenState QuantizedScorer::ScreenQueries(absl::Span<const ExactScreen* const> screens,
+                                           absl::Span<const ItemBitset* const> excludes,
+                                           size_t kk) const {
   const size_t n = num_items();
   const size_t nq = screens.size();
   const size_t threads = SplitRows(n, stride_ + sizeof(float), options_.num_threads).size();
-  const std::vector<RowRange> blocks = ScanBlocks(n, kk);
-  std::vector<std::vector<ExactPartition>> state(threads, std::vector<ExactPartition>(nq, ExactPartition(kk)));
-  std::vector<SharedLowerBound> shared(nq);
+  const ScanBlocks blocks(n, kk);
+  ScreenState state(threads, nq, kk);
+  // One query's threads share their k-th best scores (none to share on one thread).
+  std::vector<SharedLowerBound> shared(threads > 1 ? nq : 0);
   // Scans blocks [from, to) by `step` for every query into thread t's states; false once every
   // query has stopped there.
   auto scan = [&](size_t t, size_t from, size_t to, size_t step) {
     float scores[kScanBlockRows];
     uint32_t rows[kScanBlockRows];
     for (size_t b = from; b < to; b += step) {
-      const size_t first = blocks[b].begin, m = blocks[b].end - blocks[b].begin;
+      const RowRange block = blocks[b];
+      const size_t first = block.begin, m = block.end - block.begin;
       bool any = false;
       for (size_t i = 0; i < nq; ++i) {
-        ExactPartition& st = state[t][i];
+        ExactPartition& st = state.part(t, i);
         if (st.overflow || st.stopped) continue;
-        const float shared_lower = shared[i].Get();
+        const float shared_lower = threads > 1 ? shared[i].Get() : std::numeric_limits<float>::quiet_NaN();
         if (BelowLowerBound(*screens[i], first, st, shared_lower)) {
           st.stopped = true;
           continue;
@@ -562,10 +597,8 @@ std::vector<ScoredIndex> QuantizedScorer::ExactTopK(absl::Span<const float> quer
   const std::optional<ExactScreen> screen = MakeScreen(query, qc);
   if (!screen.has_value()) return exact_->TopK(query, static_cast<int>(kk), exclude);
   const ExactScreen* screens[] = {&*screen};
-  std::vector<std::vector<ExactPartition>> state = ScreenQueries(screens, {&exclude, 1}, kk);
-  std::vector<ExactPartition*> ptrs;
-  for (auto& part : state) ptrs.push_back(&part[0]);
-  return FinishExact(query, kk, exclude, std::move(ptrs));
+  ScreenState state = ScreenQueries(screens, {&exclude, 1}, kk);
+  return FinishExact(query, kk, exclude, state, 0);
 }
 
 // The batch's screens share each block of codes (ScreenQueries), so it reads the int8 codes once
@@ -597,12 +630,10 @@ std::vector<std::vector<ScoredIndex>> QuantizedScorer::ExactTopKBatch(
     screen_ptrs.push_back(&*screens[q]);
     screen_excludes.push_back(exclude_for(q));
   }
-  std::vector<std::vector<ExactPartition>> state = ScreenQueries(screen_ptrs, screen_excludes, kk);
+  ScreenState state = ScreenQueries(screen_ptrs, screen_excludes, kk);
   for (size_t i = 0; i < screened.size(); ++i) {
     const size_t q = screened[i];
-    std::vector<ExactPartition*> ptrs;
-    for (auto& part : state) ptrs.push_back(&part[i]);
-    out[q] = FinishExact(query_of(q), kk, exclude_for(q), std::move(ptrs));
+    out[q] = FinishExact(query_of(q), kk, exclude_for(q), state, i);
   }
   return out;
 }
