@@ -15,6 +15,11 @@ class ItemBitset {
   explicit ItemBitset(size_t size) : size_(size), words_((size + 63) / 64, 0) {}
 
   size_t size() const { return size_; }
+  // Becomes `size` clear bits, reusing the memory it has.
+  void Reset(size_t size) {
+    size_ = size;
+    words_.assign((size + 63) / 64, 0);
+  }
   // Grows (new bits clear); never shrinks.
   void Resize(size_t size) {
     if (size <= size_) return;

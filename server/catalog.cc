@@ -91,14 +91,22 @@ ItemBitset Catalog::Union(const BitsetMap& map,
 ItemBitset Catalog::Exclusion(
     const recd::v1::ItemFilter& filter, size_t n,
     const std::function<std::optional<ItemIndex>(absl::string_view)>& find_item) const {
-  // Without a filter the exclusion is the unservable items: one bitset instead of two (this
-  // runs for every Recommend; at 100k items each is 12.5 KB, above glibc's per-thread cache).
+  ItemBitset exclusion;
+  Exclusion(filter, n, find_item, &exclusion);
+  return exclusion;
+}
+
+void Catalog::Exclusion(const recd::v1::ItemFilter& filter, size_t n,
+                        const std::function<std::optional<ItemIndex>(absl::string_view)>& find_item,
+                        ItemBitset* out) const {
+  // Without a filter the exclusion is the unservable items, written straight into *out (this
+  // runs for every Recommend; at 100k items a bitset is 12.5 KB, above glibc's per-thread cache).
+  out->Reset(n);
   if (filter.include_categories().empty() && filter.include_tags().empty() &&
       filter.include_item_ids().empty() && filter.exclude_categories().empty() &&
       filter.exclude_tags().empty()) {
-    ItemBitset exclusion(n);
-    exclusion.UnionWith(*unservable_);
-    return exclusion;
+    out->UnionWith(*unservable_);
+    return;
   }
   // Start from "allowed = everything", narrow it, then invert into an exclusion set.
   ItemBitset allowed(n);
@@ -129,10 +137,8 @@ ItemBitset Catalog::Exclusion(
   if (!filter.exclude_tags().empty()) allowed.Subtract(Union(tags_, filter.exclude_tags(), n));
   allowed.Subtract(*unservable_);
 
-  ItemBitset exclusion(n);
-  exclusion.SetAll();
-  exclusion.Subtract(allowed);
-  return exclusion;
+  out->SetAll();
+  out->Subtract(allowed);
 }
 
 }  // namespace recd::server

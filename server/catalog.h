@@ -47,6 +47,11 @@ class Catalog {
   // filter rules out. `find_item` maps external ids (for include_item_ids); unknown ids ignored.
   ItemBitset Exclusion(const recd::v1::ItemFilter& filter, size_t num_items,
                        const std::function<std::optional<ItemIndex>(absl::string_view)>& find_item) const;
+  // The same into *out, replacing it: a caller that keeps the bitset between calls (the engine,
+  // per serving thread) reuses its memory.
+  void Exclusion(const recd::v1::ItemFilter& filter, size_t num_items,
+                 const std::function<std::optional<ItemIndex>(absl::string_view)>& find_item,
+                 ItemBitset* out) const;
 
  private:
   static constexpr size_t kChunkItems = 4096;

@@ -72,8 +72,8 @@ EmbeddingVector UserVector(const ServingModel& serving, std::optional<UserIndex>
   const Model& model = *serving.model;
   const bool has_row = user.has_value() && model.HasUserEmbedding(*user);
   const uint64_t trained_through = model.meta().trained_through_sequence;
-  const bool newer = std::any_of(history.begin(), history.end(),
-                                 [&](const HistoryEntry& h) { return h.sequence > trained_through; });
+  // The history is in log order (Store::GetUserHistory), so its last entry is its newest.
+  const bool newer = !history.empty() && history.back().sequence > trained_through;
   if (has_row && !newer) return model.UserEmbedding(*user);
   const uint64_t fingerprint = HistoryFingerprint(history);
   if (user.has_value() && serving.fold_ins != nullptr) {
@@ -232,10 +232,18 @@ absl::Status Engine::RecommendValidated(const recd::v1::RecommendRequest& reques
                                         recd::v1::RecommendResponse* response) const {
   std::shared_ptr<const ServingModel> serving = registry_->Live(config.name);
   const std::optional<UserIndex> user = store_->FindUser(request.user_id());
-  std::vector<HistoryEntry> history;
-  if (user.has_value()) {
-    ASSIGN_OR_RETURN(history, store_->GetUserHistory(*user, options_.max_history));
-  }
+  // The serving thread's buffers, kept between its requests so that their memory is reused: a
+  // history is up to max_history x 32 bytes and the exclusion set a bit per item, both beyond
+  // glibc's per-thread cache, and both needed by every Recommend. (RecommendBatch answers its
+  // requests one after the other; nothing here keeps a reference past the return.)
+  struct Scratch {
+    std::vector<HistoryEntry> history;
+    ItemBitset exclude;
+  };
+  thread_local Scratch scratch;
+  std::vector<HistoryEntry>& history = scratch.history;
+  history.clear();
+  if (user.has_value()) RETURN_IF_ERROR(store_->GetUserHistory(*user, options_.max_history, &history));
 
   EmbeddingVector query;
   std::string fallback_reason;
@@ -290,8 +298,9 @@ absl::Status Engine::RecommendValidated(const recd::v1::RecommendRequest& reques
     exclusion_size = std::max<size_t>(exclusion_size, 1 + *std::max_element(cold->begin(), cold->end()));
   }
   std::shared_ptr<const Catalog> catalog = PinCatalog();
-  ItemBitset exclude = catalog->Exclusion(request.filter(), exclusion_size,
-                                          [this](absl::string_view id) { return store_->FindItem(id); });
+  ItemBitset& exclude = scratch.exclude;
+  catalog->Exclusion(request.filter(), exclusion_size,
+                     [this](absl::string_view id) { return store_->FindItem(id); }, &exclude);
   const bool exclude_seen = !request.has_exclude_seen() || request.exclude_seen();
   for (const HistoryEntry& h : history) {
     // Dislikes are never recommended again; impressions are not consumption.

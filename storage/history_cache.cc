@@ -204,19 +204,26 @@ HistoryCache::Shard& HistoryCache::ShardOf(UserIndex user) const {
 
 std::optional<std::vector<HistoryEntry>> HistoryCache::Lookup(UserIndex user, size_t max_entries,
                                                               Ticket* ticket) {
+  std::vector<HistoryEntry> newest;
+  if (!Lookup(user, max_entries, ticket, &newest)) return std::nullopt;
+  return newest;
+}
+
+bool HistoryCache::Lookup(UserIndex user, size_t max_entries, Ticket* ticket,
+                          std::vector<HistoryEntry>* out) {
+  out->clear();
   Shard& shard = ShardOf(user);
   MutexLock lock(&shard.mu);
   auto it = shard.index.find(user);
   if (it == shard.index.end()) {
     ++shard.misses;
     ticket->generation = shard.generation;
-    return std::nullopt;
+    return false;
   }
   ++shard.hits;
   shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
-  std::vector<HistoryEntry> newest;
-  it->second->ring.CopyNewest(max_entries, &newest);
-  return newest;
+  it->second->ring.CopyNewest(max_entries, out);
+  return true;
 }
 
 void HistoryCache::Install(UserIndex user, const Ticket& ticket,

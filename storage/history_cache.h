@@ -73,6 +73,8 @@ class HistoryCache {
   // *ticket for Install.
   std::optional<std::vector<HistoryEntry>> Lookup(UserIndex user, size_t max_entries,
                                                   Ticket* ticket);
+  // The same into *out (replacing its contents, reusing its capacity): true on a hit.
+  bool Lookup(UserIndex user, size_t max_entries, Ticket* ticket, std::vector<HistoryEntry>* out);
 
   // Caches `newest`: the user's newest min(depth, all) entries, oldest first, read from RocksDB
   // after the Lookup that produced `ticket` returned. Dropped when a writer went through the

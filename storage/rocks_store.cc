@@ -390,8 +390,9 @@ class RocksStore final : public Store {
 
   absl::StatusOr<AppendResult> AppendInteractions(
       absl::Span<const InteractionInput> batch) override;
-  absl::StatusOr<std::vector<HistoryEntry>> GetUserHistory(UserIndex user,
-                                                           size_t max_entries) const override;
+  using Store::GetUserHistory;
+  absl::Status GetUserHistory(UserIndex user, size_t max_entries,
+                              std::vector<HistoryEntry>* out) const override;
   absl::StatusOr<TrainingSnapshot> ReadTrainingSnapshot() const override;
 
   absl::StatusOr<DeleteUserResult> DeleteUser(absl::string_view user_id) override;
@@ -1198,23 +1199,21 @@ absl::StatusOr<AppendResult> RocksStore::AppendInteractions(
   return result;
 }
 
-absl::StatusOr<std::vector<HistoryEntry>> RocksStore::GetUserHistory(UserIndex user,
-                                                                     size_t max_entries) const {
+absl::Status RocksStore::GetUserHistory(UserIndex user, size_t max_entries,
+                                        std::vector<HistoryEntry>* out) const {
   if (history_cache_ == nullptr || !history_cache_->Serves(max_entries) || user == kNoIndex) {
-    return ReadHistory(user, max_entries);
+    ASSIGN_OR_RETURN(*out, ReadHistory(user, max_entries));
+    return absl::OkStatus();
   }
   HistoryCache::Ticket ticket;
-  if (std::optional<std::vector<HistoryEntry>> hit =
-          history_cache_->Lookup(user, max_entries, &ticket)) {
-    return std::move(*hit);
-  }
+  if (history_cache_->Lookup(user, max_entries, &ticket, out)) return absl::OkStatus();
   // A miss reads the whole cached depth, so that later reads of any size up to it hit.
-  ASSIGN_OR_RETURN(std::vector<HistoryEntry> history, ReadHistory(user, history_cache_->depth()));
-  history_cache_->Install(user, ticket, history);
-  if (history.size() > max_entries) {
-    history.erase(history.begin(), history.end() - static_cast<ptrdiff_t>(max_entries));
+  ASSIGN_OR_RETURN(*out, ReadHistory(user, history_cache_->depth()));
+  history_cache_->Install(user, ticket, *out);
+  if (out->size() > max_entries) {
+    out->erase(out->begin(), out->end() - static_cast<ptrdiff_t>(max_entries));
   }
-  return history;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<HistoryEntry>> RocksStore::ReadHistory(UserIndex user,

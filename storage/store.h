@@ -139,11 +139,18 @@ class Store {
   virtual absl::StatusOr<AppendResult> AppendInteractions(
       absl::Span<const InteractionInput> batch) = 0;
 
-  // The user's history, oldest first. When max_entries > 0 only the newest max_entries are
+  // The user's history, oldest first (in increasing sequence). When max_entries > 0 only the newest max_entries are
   // returned. NotFound is never returned: an unknown user has an empty history. Answered from
   // memory when 0 < max_entries <= StoreOptions::history_cache_depth and the user is cached.
-  virtual absl::StatusOr<std::vector<HistoryEntry>> GetUserHistory(UserIndex user,
-                                                                   size_t max_entries) const = 0;
+  absl::StatusOr<std::vector<HistoryEntry>> GetUserHistory(UserIndex user, size_t max_entries) const {
+    std::vector<HistoryEntry> history;
+    if (absl::Status s = GetUserHistory(user, max_entries, &history); !s.ok()) return s;
+    return history;
+  }
+  // The same into *out, replacing its contents: a caller that keeps the vector between calls
+  // (the engine, per serving thread) reuses its capacity, so a cached read allocates nothing.
+  virtual absl::Status GetUserHistory(UserIndex user, size_t max_entries,
+                                      std::vector<HistoryEntry>* out) const = 0;
 
   // The whole log (interactions of deleted users excluded) as of one consistent point in time,
   // in sequence order, with item features. Never blocks writers.

@@ -159,6 +159,29 @@ INSTANTIATE_TEST_SUITE_P(
       return absl::StrCat("depth", info.param.depth, "_budget", info.param.entries);
     });
 
+// The engine keeps one vector per serving thread and reads every user's history into it: each
+// read (uncached, a miss, a hit) must replace what the vector held, never append to it.
+TEST(HistoryCacheStoreTest, ReadsIntoAVectorReplaceItsContents) {
+  recd::testing::TempDir dir;
+  auto store = ValueOrDie(Store::Open(Options(dir.Sub("a"), 4, 1000)));
+  std::vector<InteractionInput> batch;
+  std::mt19937 rng(11);
+  for (int i = 0; i < 6; ++i) batch.push_back(RandomInteraction(rng, "long", 5));
+  for (int i = 0; i < 2; ++i) batch.push_back(RandomInteraction(rng, "short", 5));
+  ASSERT_TRUE(store->AppendInteractions(batch).ok());
+  const UserIndex long_user = *store->FindUser("long"), short_user = *store->FindUser("short");
+  std::vector<HistoryEntry> buffer(50);  // stale contents from an earlier request
+  for (size_t n : {size_t{0}, size_t{3}, size_t{3}, size_t{100}}) {  // all, miss, hit, beyond depth
+    ASSERT_TRUE(store->GetUserHistory(long_user, n, &buffer).ok());
+    EXPECT_TRUE(Same(buffer, ValueOrDie(store->GetUserHistory(long_user, n)))) << n;
+    ASSERT_TRUE(store->GetUserHistory(short_user, n, &buffer).ok());
+    EXPECT_TRUE(Same(buffer, ValueOrDie(store->GetUserHistory(short_user, n)))) << n;
+    EXPECT_EQ(buffer.size(), 2u);
+  }
+  ASSERT_TRUE(store->GetUserHistory(12345, 3, &buffer).ok());  // an unknown user
+  EXPECT_TRUE(buffer.empty());
+}
+
 TEST(HistoryCacheStoreTest, ReadsBeyondTheDepthAndDisabledCachesBypassIt) {
   recd::testing::TempDir dir;
   auto store = ValueOrDie(Store::Open(Options(dir.Sub("a"), 4, 1000)));
