@@ -55,16 +55,17 @@ void BM_Int8DotFilter(benchmark::State& state, IsaLevel level) {
   std::uniform_int_distribution<int> code(-127, 127);
   // Whole blocks of kCodeBlockRows rows (the layout of kernels.h; random codes, so any order).
   std::vector<int8_t> codes((kRows + kCodeBlockRows - 1) / kCodeBlockRows * kCodeBlockRows * stride),
-      qcodes(stride);
+      qcodes(stride), qfine(stride);
   for (auto& c : codes) c = static_cast<int8_t>(code(rng));
   for (auto& c : qcodes) c = static_cast<int8_t>(code(rng));
+  for (auto& c : qfine) c = static_cast<int8_t>(code(rng));
   const auto scales = Gaussian(kRows, 4);
   std::vector<float> scores(kRows);
   std::vector<uint32_t> rows(kRows);
   const KernelTable& t = KernelsFor(level);
   for (auto _ : state) {
     benchmark::DoNotOptimize(t.int8_dot_filter(codes.data(), scales.data(), kRows, stride,
-                                               qcodes.data(), 0.01f, 0.0f, 1e30f, scores.data(),
+                                               qcodes.data(), qfine.data(), 0.01f, 0.0f, 1e30f, scores.data(),
                                                rows.data()));
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kRows * (stride + 4)));

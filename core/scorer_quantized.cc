@@ -6,14 +6,20 @@
 // and row_scale_i = max_j |x_ij / col_scale_j| / 127, codes in [-127, 127]. The column scales
 // are folded into the query (q'_j = q_j * col_scale_j), which is then rounded to int8 with its
 // own scale, so the scan is a pure int8 x int8 dot product: exact integer sums, one float
-// multiply per item, d + 4 bytes read per item instead of 4d.
+// multiply per item, d + 4 bytes read per item instead of 4d. The query is rounded twice: a
+// second int8 code holds what the first rounded off, kernels::kQueryFineSteps (128) times finer,
+// and the kernel takes both dot products from the same loaded item codes. The query's rounding
+// error then all but vanishes from the bounds below (with one code it was about two thirds of
+// the exact mode's slack on trained factors, and the slack decides how many rows need a float32
+// dot).
 //
 // Approximate mode (quantized.exact = false) keeps the best max(k * rerank_factor, k +
 // rerank_min) items by approximate score and re-scores them with the float32 kernel.
 //
 // Exact mode. Write x^_i for the decoded row (row_scale_i * col_scale_j * code_ij, a real
-// number), e_i = x_i - x^_i, f_j = q_j * col_scale_j, g the query codes with scale t, and
-// a_i = row_scale_i * t * <g, code_i> the int8 score. In real arithmetic
+// number), e_i = x_i - x^_i, f_j = q_j * col_scale_j, g = 128 g_coarse + g_fine the query's two
+// codes combined (an integer vector) with scale t (the fine unit), and a_i = row_scale_i * t *
+// <g, code_i> the int8 score. In real arithmetic
 //   q.x_i = q.x^_i + q.e_i,    q.x^_i = row_scale_i <f, code_i> = a_i + row_scale_i <f - t g, code_i>
 // and the float32 kernel's score s_i differs from q.x_i by at most (d + 2) u |q| |x_i| for any
 // summation order (u = 2^-24). With residual_i = |e_i| + (d + 2) u |x_i|, by Cauchy-Schwarz
@@ -57,11 +63,14 @@ namespace recd {
 namespace scorer_internal {
 namespace {
 
-// The query in code space: column scales folded in, rounded to int8 with one scale.
+// The query in code space: column scales folded in, rounded to int8 in units of
+// kQueryFineSteps * scale (codes), and what that left rounded again in units of scale (fine), so
+// f ~= scale * (kQueryFineSteps * codes + fine) (see kernels::Int8DotFilterFn).
 struct QueryCodes {
   std::vector<int8_t> codes;  // stride_ entries, zero padded
+  std::vector<int8_t> fine;   // stride_ entries, zero padded
   float scale = 1.0f;
-  double rounding_norm = 0.0;  // |f - scale * codes|, f_j = q_j * col_scale_j (real)
+  double rounding_norm = 0.0;  // |f - scale * (kQueryFineSteps * codes + fine)|, f_j = q_j * col_scale_j (real)
 };
 
 struct ExactPartition;
@@ -136,16 +145,22 @@ class QuantizedScorer final : public ItemScorer {
     const size_t d = static_cast<size_t>(dim());
     QueryCodes qc;
     qc.codes.assign(stride_, 0);
+    qc.fine.assign(stride_, 0);
     // f_j = q_j * col_scale_j, computed where it is needed (the same float product both times).
     float qmax = 0.0f;
     for (size_t j = 0; j < d; ++j) qmax = std::max(qmax, std::fabs(query[j] * col_scales_[j]));
-    qc.scale = qmax > 0.0f ? qmax / 127.0f : 1.0f;
+    qc.scale = (qmax > 0.0f ? qmax / 127.0f : 1.0f) / kernels::kQueryFineSteps;
+    // The coarse unit as the kernel sees it (exactly kQueryFineSteps fine units).
+    const float coarse = qc.scale * kernels::kQueryFineSteps;
     double sq = 0.0;
     for (size_t j = 0; j < d; ++j) {
       qc.codes[j] = static_cast<int8_t>(
-          std::clamp(std::lrint(query[j] * col_scales_[j] / qc.scale), -127L, 127L));
-      // The real folded value (a product of two floats is exact in double), not its float.
-      const double r = static_cast<double>(query[j]) * col_scales_[j] - static_cast<double>(qc.scale) * qc.codes[j];
+          std::clamp(std::lrint(query[j] * col_scales_[j] / coarse), -127L, 127L));
+      // The real folded value (a product of two floats is exact in double), not its float; a
+      // float times a code is exact in double too.
+      const double left = static_cast<double>(query[j]) * col_scales_[j] - static_cast<double>(coarse) * qc.codes[j];
+      qc.fine[j] = static_cast<int8_t>(std::clamp(std::lrint(left / qc.scale), -127L, 127L));
+      const double r = left - static_cast<double>(qc.scale) * qc.fine[j];
       sq += r * r;
     }
     qc.rounding_norm = std::sqrt(sq);
@@ -190,6 +205,7 @@ class QuantizedScorer final : public ItemScorer {
     const size_t stride = stride_;
     const kernels::Int8DotFilterFn scan = kernels_.int8_dot_filter;
     const int8_t* qcodes = qc.codes.data();
+    const int8_t* qfine = qc.fine.data();
     const float qscale = qc.scale;
     std::vector<ScoredIndex> approx = PartitionedTopK(
         n, stride_ + sizeof(float), options_.num_threads, candidates,
@@ -200,7 +216,7 @@ class QuantizedScorer final : public ItemScorer {
                first < range.end; first += m, block = NextScanBlock(block)) {
             m = std::min(block, range.end - first);
             const size_t count = scan(codes + first * stride, row_scales + first, m, stride, qcodes,
-                                      qscale, 0.0f, heap.threshold(), scores, rows);
+                                      qfine, qscale, 0.0f, heap.threshold(), scores, rows);
             for (size_t c = 0; c < count; ++c) {
               const ItemIndex item = order_[first + rows[c]];
               if (exclude != nullptr && exclude->Test(item)) continue;
@@ -380,12 +396,13 @@ std::optional<ExactScreen> QuantizedScorer::MakeScreen(absl::Span<const float> q
   sc.qnorm = std::sqrt(q2) * kMargin;
   const double qrounding = qc.rounding_norm * kMargin;
   // The kernel filters by an upper bound: (int8 dot + offset) * row_scale * t, where the offset
-  // (in units of the integer dot) covers bound (1) of every row, so rows that fail it are below
-  // the running L. Slack for the float arithmetic of a_i (4u|a_i| <= 4u 127^2 d row_scale t),
-  // the kernel's own rounding of the sum and products, and the threshold's.
+  // (in units of the integer dot <g, code_i>, g = 128 g_coarse + g_fine) covers bound (1) of
+  // every row, so rows that fail it are below the running L. Slack for the float arithmetic of
+  // a_i (4u|a_i| <= 4u 129 127^2 d row_scale t: |<g, code_i>| <= (128 + 1) 127^2 d), the
+  // kernel's own rounding of the sum and products, and the threshold's.
   const double offset_d =
       (sc.qnorm * max_residual_per_scale_ + qrounding * max_code_length_) / qc.scale * (1.0 + 1e-6) +
-      16.0 * kUnitRoundoff * 127.0 * 127.0 * static_cast<double>(d);
+      16.0 * kUnitRoundoff * (kernels::kQueryFineSteps + 1.0) * 127.0 * 127.0 * static_cast<double>(d);
   if (!std::isfinite(offset_d) || offset_d > 1e30) return std::nullopt;
   // The float32 kernel's products and sums may fall into float's subnormal range, where the
   // relative bound (d + 2) u |q| |x_i| does not hold: each of its ~2d roundings then errs by
@@ -426,7 +443,7 @@ void QuantizedScorer::ScreenBlock(const ExactScreen& sc, size_t first, size_t m,
   float threshold = KernelThreshold(lower);
   const QueryCodes& qc = *sc.qc;
   const size_t count = kernels_.int8_dot_filter(codes_.data() + first * stride_, row_scales_.data() + first,
-                                                m, stride_, qc.codes.data(), qc.scale, sc.offset,
+                                                m, stride_, qc.codes.data(), qc.fine.data(), qc.scale, sc.offset,
                                                 threshold, scores, rows);
   const size_t d = static_cast<size_t>(dim());
   const float* items = items_->data();

@@ -211,17 +211,37 @@ inline __m256i HalfBlockDot(const int8_t* half, size_t groups, const __m256i* qa
 // Blocked codes (kernels.h): one 32-byte load holds 4 codes of 8 rows, so the sign trick with
 // the group's query codes repeated 8 times gives 8 row sums per load, with no horizontal
 // reduction. Query vectors are built once per call (stride / 4 pairs of ymm).
+// The 16 rows' dot products with one query code over `groups` groups: lo = rows 0-7, hi = rows
+// 8-15. The first `held` groups' query vectors are prepared in qa / qs (see ChunkDot); the rest
+// (rows wider than 256 codes) are built here.
+inline void BlockDot(const int8_t* block, const int8_t* query_codes, size_t groups, size_t held,
+                     const __m256i* qa, const __m256i* qs, __m256i ones16, __m256i* lo, __m256i* hi) {
+  *lo = HalfBlockDot(block, held, qa, qs, ones16);
+  *hi = HalfBlockDot(block + 32, held, qa, qs, ones16);
+  for (size_t g = held; g < groups; ++g) {
+    int32_t word;
+    __builtin_memcpy(&word, query_codes + g * kCodeGroup, sizeof(word));
+    const __m256i q = _mm256_set1_epi32(word);
+    const __m256i qabs = _mm256_abs_epi8(q);
+    *lo = _mm256_add_epi32(*lo, ChunkDot(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + g * 64)),
+                                         qabs, q, ones16));
+    *hi = _mm256_add_epi32(*hi, ChunkDot(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + g * 64 + 32)),
+                                         qabs, q, ones16));
+  }
+}
+
 size_t Int8DotFilterAvx2(const int8_t* codes, const float* row_scales, size_t n, size_t stride,
-                         const int8_t* query_codes, float query_scale, float offset,
-                         float threshold, float* out_scores, uint32_t* out_rows) {
+                         const int8_t* query_codes, const int8_t* query_fine, float query_scale,
+                         float offset, float threshold, float* out_scores, uint32_t* out_rows) {
   const __m256i ones16 = _mm256_set1_epi16(1);
   const __m256 vqs = _mm256_set1_ps(query_scale);
   const __m256 voff = _mm256_set1_ps(offset);
   const __m256 vthr = _mm256_set1_ps(threshold);
+  const __m256 vsteps = _mm256_set1_ps(kQueryFineSteps);
   const size_t groups = stride / kCodeGroup;
   // Query vectors for up to 64 groups (d <= 256) stay in L1; wider rows build the rest per block.
   constexpr size_t kMaxGroups = 64;
-  __m256i qa[kMaxGroups], qs[kMaxGroups];
+  __m256i qa[kMaxGroups], qs[kMaxGroups], fa[kMaxGroups], fs[kMaxGroups];
   size_t count = 0;
   const size_t held = groups < kMaxGroups ? groups : kMaxGroups;
   for (size_t g = 0; g < held; ++g) {
@@ -229,28 +249,23 @@ size_t Int8DotFilterAvx2(const int8_t* codes, const float* row_scales, size_t n,
     __builtin_memcpy(&word, query_codes + g * kCodeGroup, sizeof(word));
     qs[g] = _mm256_set1_epi32(word);
     qa[g] = _mm256_abs_epi8(qs[g]);
+    __builtin_memcpy(&word, query_fine + g * kCodeGroup, sizeof(word));
+    fs[g] = _mm256_set1_epi32(word);
+    fa[g] = _mm256_abs_epi8(fs[g]);
   }
   for (size_t i = 0; i < n; i += kCodeBlockRows) {
     const int8_t* block = codes + i * stride;
-    __m256i lo = HalfBlockDot(block, held, qa, qs, ones16);
-    __m256i hi = HalfBlockDot(block + 32, held, qa, qs, ones16);
-    // Groups past the ones held in registers (rows wider than 256 codes).
-    for (size_t g = held; g < groups; ++g) {
-      int32_t word;
-      __builtin_memcpy(&word, query_codes + g * kCodeGroup, sizeof(word));
-      const __m256i q = _mm256_set1_epi32(word);
-      const __m256i qabs = _mm256_abs_epi8(q);
-      lo = _mm256_add_epi32(lo, ChunkDot(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + g * 64)),
-                                         qabs, q, ones16));
-      hi = _mm256_add_epi32(hi, ChunkDot(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + g * 64 + 32)),
-                                         qabs, q, ones16));
-    }
+    __m256i lo, hi, flo, fhi;
+    BlockDot(block, query_codes, groups, held, qa, qs, ones16, &lo, &hi);
+    BlockDot(block, query_fine, groups, held, fa, fs, ones16, &flo, &fhi);
     const size_t rows = n - i < kCodeBlockRows ? n - i : kCodeBlockRows;
     for (size_t h = 0; h < 2 && h * 8 < rows; ++h) {
       const size_t live = rows - h * 8 < 8 ? rows - h * 8 : 8;
       const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(live)),
                                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-      const __m256 dots = _mm256_add_ps(_mm256_cvtepi32_ps(h == 0 ? lo : hi), voff);
+      const __m256 sum = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(h == 0 ? lo : hi), vsteps),
+                                       _mm256_cvtepi32_ps(h == 0 ? flo : fhi));
+      const __m256 dots = _mm256_add_ps(sum, voff);
       const __m256 scales = _mm256_maskload_ps(row_scales + i + h * 8, mask);
       const __m256 s = _mm256_mul_ps(_mm256_mul_ps(dots, scales), vqs);
       const int m = _mm256_movemask_ps(_mm256_cmp_ps(s, vthr, _CMP_NLE_UQ)) &

@@ -116,10 +116,20 @@ size_t DotFilterAvx512(const float* items, size_t n, size_t d, const float* quer
 // sign-extends to 32 int16 and multiplies-adds against the group's 4 query codes repeated, giving
 // 16 int32 (two partial sums per row; |x|, |q| <= 127: exact). The halves' partial sums are
 // paired up once per block.
+// The group's 4 query codes as int16, repeated.
+inline __m512i QueryPattern(const int8_t* q) {
+  const uint64_t pat = uint64_t{static_cast<uint16_t>(q[0])} |
+                       uint64_t{static_cast<uint16_t>(q[1])} << 16 |
+                       uint64_t{static_cast<uint16_t>(q[2])} << 32 |
+                       uint64_t{static_cast<uint16_t>(q[3])} << 48;
+  return _mm512_set1_epi64(static_cast<long long>(pat));
+}
+
 size_t Int8DotFilterAvx512(const int8_t* codes, const float* row_scales, size_t n, size_t stride,
-                           const int8_t* query_codes, float query_scale, float offset,
-                           float threshold, float* out_scores, uint32_t* out_rows) {
+                           const int8_t* query_codes, const int8_t* query_fine, float query_scale,
+                           float offset, float threshold, float* out_scores, uint32_t* out_rows) {
   const __m512 vqs = _mm512_set1_ps(query_scale);
+  const __m512 vsteps = _mm512_set1_ps(kQueryFineSteps);
   const __m512 voff = _mm512_set1_ps(offset);
   const __m512 vthr = _mm512_set1_ps(threshold);
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -129,26 +139,27 @@ size_t Int8DotFilterAvx512(const int8_t* codes, const float* row_scales, size_t 
   for (size_t i = 0; i < n; i += kCodeBlockRows) {
     const int8_t* block = codes + i * stride;
     __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+    __m512i flo = _mm512_setzero_si512(), fhi = _mm512_setzero_si512();
     for (size_t g = 0; g < groups; ++g) {
-      const int8_t* q = query_codes + g * kCodeGroup;
-      // (q0, q1, q2, q3) as int16, repeated.
-      const uint64_t pat = uint64_t{static_cast<uint16_t>(q[0])} |
-                           uint64_t{static_cast<uint16_t>(q[1])} << 16 |
-                           uint64_t{static_cast<uint16_t>(q[2])} << 32 |
-                           uint64_t{static_cast<uint16_t>(q[3])} << 48;
-      const __m512i qpat = _mm512_set1_epi64(static_cast<long long>(pat));
+      const __m512i qpat = QueryPattern(query_codes + g * kCodeGroup);
+      const __m512i fpat = QueryPattern(query_fine + g * kCodeGroup);
       const __m512i x0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + g * 64)));
       const __m512i x1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + g * 64 + 32)));
       lo = _mm512_add_epi32(lo, _mm512_madd_epi16(x0, qpat));
       hi = _mm512_add_epi32(hi, _mm512_madd_epi16(x1, qpat));
+      flo = _mm512_add_epi32(flo, _mm512_madd_epi16(x0, fpat));
+      fhi = _mm512_add_epi32(fhi, _mm512_madd_epi16(x1, fpat));
     }
     const __m512i dots = _mm512_add_epi32(_mm512_permutex2var_epi32(lo, even, hi),
                                           _mm512_permutex2var_epi32(lo, odd, hi));
+    const __m512i fine = _mm512_add_epi32(_mm512_permutex2var_epi32(flo, even, fhi),
+                                          _mm512_permutex2var_epi32(flo, odd, fhi));
     const size_t rows = n - i < kCodeBlockRows ? n - i : kCodeBlockRows;
     const __mmask16 live = TailMask16(rows);
+    const __m512 sum = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(dots), vsteps),
+                                     _mm512_cvtepi32_ps(fine));
     const __m512 s = _mm512_mul_ps(
-        _mm512_mul_ps(_mm512_add_ps(_mm512_cvtepi32_ps(dots), voff),
-                      _mm512_maskz_loadu_ps(live, row_scales + i)),
+        _mm512_mul_ps(_mm512_add_ps(sum, voff), _mm512_maskz_loadu_ps(live, row_scales + i)),
         vqs);
     unsigned m = _mm512_mask_cmp_ps_mask(live, s, vthr, _CMP_NLE_UQ);
     if (m != 0) count = Emit16(s, m, i, out_scores, out_rows, count);

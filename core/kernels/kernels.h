@@ -41,15 +41,20 @@ using DotFilterFn = size_t (*)(const float* items, size_t n, size_t d, const flo
 // i.e. a block is stride / kCodeGroup runs of 64 bytes, run g holding codes 4g..4g+3 of its 16
 // rows. `codes` points at the block of the first row, so callers scan from rows that are
 // multiples of kCodeBlockRows, and the array holds whole blocks (rows past n may hold anything;
-// they are never reported). `query_codes` has `stride` codes, zero padded. Score_i =
-// (float(idot(codes_i, query_codes)) + offset) * row_scales[i] * query_scale (added and
-// multiplied in that order; offset 0 gives the approximate score, a positive offset an upper
-// bound whose slack scales with the row's scale). Integer dot products are exact, so every
-// level returns bitwise the same scores. Filtered like DotFilterFn.
+// they are never reported). The query comes in two int8 codes of `stride` codes each (zero
+// padded): `query_codes` and `query_fine`, the part of the query the first one rounded off, in
+// units kQueryFineSteps times smaller. Score_i =
+//   (float(idot(codes_i, query_codes)) * kQueryFineSteps + float(idot(codes_i, query_fine))
+//    + offset) * row_scales[i] * query_scale
+// (added and multiplied in that order; the product by kQueryFineSteps, a power of two, is
+// exact, so a fused multiply-add gives the same sum; offset 0 gives the approximate score, a
+// positive offset an upper bound whose slack scales with the row's scale). Integer dot products
+// are exact, so every level returns bitwise the same scores. Filtered like DotFilterFn.
 using Int8DotFilterFn = size_t (*)(const int8_t* codes, const float* row_scales, size_t n,
-                                   size_t stride, const int8_t* query_codes, float query_scale,
-                                   float offset, float threshold, float* out_scores,
-                                   uint32_t* out_rows);
+                                   size_t stride, const int8_t* query_codes,
+                                   const int8_t* query_fine, float query_scale, float offset,
+                                   float threshold, float* out_scores, uint32_t* out_rows);
+inline constexpr float kQueryFineSteps = 128.0f;
 
 // Batch scan: scores every row of `items` (n x d) against every query of `num_panels` packed
 // query panels. Panel p holds queries [p*kPanelWidth, (p+1)*kPanelWidth) transposed: d x
@@ -82,9 +87,9 @@ extern const KernelTable kAvx512VnniKernels;
 
 // Defined in avx512_vnni.cc (compiled with -mavx512vnni), used by kAvx512VnniKernels.
 size_t Int8DotFilterAvx512Vnni(const int8_t* codes, const float* row_scales, size_t n,
-                               size_t stride, const int8_t* query_codes, float query_scale,
-                               float offset, float threshold, float* out_scores,
-                               uint32_t* out_rows);
+                               size_t stride, const int8_t* query_codes, const int8_t* query_fine,
+                               float query_scale, float offset, float threshold,
+                               float* out_scores, uint32_t* out_rows);
 
 }  // namespace kernels
 }  // namespace recd

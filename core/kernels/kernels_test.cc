@@ -155,9 +155,10 @@ void CheckInt8Kernel(Int8DotFilterFn kernel) {
                         size_t{68}, size_t{96}, size_t{160}, size_t{260}, size_t{516}}) {
     for (size_t n : kRowCounts) {
       SCOPED_TRACE(testing::Message() << "stride=" << stride << " n=" << n);
-      std::vector<int8_t> row_major(n * stride), qcodes(stride);
+      std::vector<int8_t> row_major(n * stride), qcodes(stride), qfine(stride);
       for (auto& c : row_major) c = static_cast<int8_t>(code(rng));
       for (auto& c : qcodes) c = static_cast<int8_t>(code(rng));
+      for (auto& c : qfine) c = static_cast<int8_t>(code(rng));
       // Extremes: a row of +127 and one of -127 against a query of +-127 (the largest sums the
       // kernels must neither saturate nor overflow).
       for (size_t j = 0; j < stride; ++j) row_major[j] = 127;
@@ -165,6 +166,7 @@ void CheckInt8Kernel(Int8DotFilterFn kernel) {
         for (size_t j = 0; j < stride; ++j) row_major[stride + j] = -127;
       }
       for (size_t j = 0; j < stride; ++j) qcodes[j] = (j % 3 == 0) ? -127 : 127;
+      for (size_t j = 0; j < stride; ++j) qfine[j] = (j % 5 == 0) ? 127 : -127;
       const std::vector<int8_t> codes = PackBlocked(row_major, n, stride, /*pad=*/-128);
       std::vector<float> row_scales = Gaussian(n, n + stride);
       const float qscale = 0.013f;
@@ -175,12 +177,16 @@ void CheckInt8Kernel(Int8DotFilterFn kernel) {
         SCOPED_TRACE(testing::Message() << "offset=" << offset);
         std::vector<float> want(n);
         for (size_t i = 0; i < n; ++i) {
-          int64_t exact = 0;
-          for (size_t j = 0; j < stride; ++j) exact += int64_t{row_major[i * stride + j]} * qcodes[j];
-          want[i] = (static_cast<float>(exact) + offset) * row_scales[i] * qscale;
+          int64_t exact = 0, exact_fine = 0;
+          for (size_t j = 0; j < stride; ++j) {
+            exact += int64_t{row_major[i * stride + j]} * qcodes[j];
+            exact_fine += int64_t{row_major[i * stride + j]} * qfine[j];
+          }
+          want[i] = (static_cast<float>(exact) * kQueryFineSteps + static_cast<float>(exact_fine) + offset) *
+                    row_scales[i] * qscale;
         }
-        ASSERT_EQ(kernel(codes.data(), row_scales.data(), n, stride, qcodes.data(), qscale, offset,
-                         nan, got.data(), got_rows.data()),
+        ASSERT_EQ(kernel(codes.data(), row_scales.data(), n, stride, qcodes.data(), qfine.data(), qscale,
+                         offset, nan, got.data(), got_rows.data()),
                   n);
         for (size_t i = 0; i < n; ++i) {
           EXPECT_EQ(got_rows[i], i);
@@ -188,8 +194,8 @@ void CheckInt8Kernel(Int8DotFilterFn kernel) {
         }
         // Threshold filtering keeps exactly the rows above it, in row order.
         const float threshold = 0.0f;
-        const size_t count = kernel(codes.data(), row_scales.data(), n, stride, qcodes.data(), qscale,
-                                    offset, threshold, got.data(), got_rows.data());
+        const size_t count = kernel(codes.data(), row_scales.data(), n, stride, qcodes.data(),
+                                    qfine.data(), qscale, offset, threshold, got.data(), got_rows.data());
         std::vector<uint32_t> expected;
         for (size_t i = 0; i < n; ++i) {
           if (want[i] > threshold) expected.push_back(static_cast<uint32_t>(i));

@@ -36,18 +36,22 @@ size_t DotFilterScalar(const float* items, size_t n, size_t d, const float* quer
 }
 
 size_t Int8DotFilterScalar(const int8_t* codes, const float* row_scales, size_t n, size_t stride,
-                           const int8_t* query_codes, float query_scale, float offset,
-                           float threshold, float* out_scores, uint32_t* out_rows) {
+                           const int8_t* query_codes, const int8_t* query_fine, float query_scale,
+                           float offset, float threshold, float* out_scores, uint32_t* out_rows) {
   size_t count = 0;
   for (size_t i = 0; i < n; ++i) {
     // Row i's first group in its block; group g of the row is kCodeBlockRows groups further.
     const int8_t* c = codes + (i / kCodeBlockRows) * kCodeBlockRows * stride +
                       (i % kCodeBlockRows) * kCodeGroup;
-    int32_t acc = 0;
+    int32_t acc = 0, fine = 0;
     for (size_t j = 0; j < stride; j += kCodeGroup, c += kCodeBlockRows * kCodeGroup) {
-      for (size_t b = 0; b < kCodeGroup; ++b) acc += int32_t{c[b]} * int32_t{query_codes[j + b]};
+      for (size_t b = 0; b < kCodeGroup; ++b) {
+        acc += int32_t{c[b]} * int32_t{query_codes[j + b]};
+        fine += int32_t{c[b]} * int32_t{query_fine[j + b]};
+      }
     }
-    const float s = (static_cast<float>(acc) + offset) * row_scales[i] * query_scale;
+    const float s = (static_cast<float>(acc) * kQueryFineSteps + static_cast<float>(fine) + offset) *
+                    row_scales[i] * query_scale;
     if (!(s <= threshold)) {
       out_scores[count] = s;
       out_rows[count] = static_cast<uint32_t>(i);
