@@ -447,31 +447,69 @@ void QuantizedScorer::ScreenBlock(const ExactScreen& sc, size_t first, size_t m,
                                                 threshold, scores, rows);
   const size_t d = static_cast<size_t>(dim());
   const float* items = items_->data();
-  // The passing rows' float rows are scattered (item order): request them all before the first
-  // is needed.
-  for (size_t c = 0; c < count; ++c) {
-    const float* row = items + static_cast<size_t>(order_[first + rows[c]]) * d;
-    for (size_t b = 0; b < d * sizeof(float); b += 64) {
-      __builtin_prefetch(reinterpret_cast<const char*>(row) + b);
+  auto prefetch = [&](const uint32_t* cs, size_t n) {
+    // The candidates' float rows are scattered (item order): request them all before the first
+    // is needed.
+    for (size_t i = 0; i < n; ++i) {
+      const char* row = reinterpret_cast<const char*>(items + static_cast<size_t>(order_[first + rows[cs[i]]]) * d);
+      for (size_t b = 0; b < d * sizeof(float); b += 64) __builtin_prefetch(row + b);
     }
+  };
+  // Scores the candidates cs[0, n) in turn; false on a non-finite score.
+  auto score = [&](const uint32_t* cs, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t c = cs[i];
+      // L rises while rows are pushed: rows that passed against an earlier L may be below the
+      // current one, which a float compare tells.
+      if (const float l = HigherBound(st.top.threshold(), shared_lower); l != lower && !std::isnan(l)) {
+        lower = l;
+        threshold = KernelThreshold(l);
+      }
+      if (scores[c] <= threshold) continue;
+      const ItemIndex item = order_[first + rows[c]];
+      const float s = kernels_.dot(items + static_cast<size_t>(item) * d, sc.query.data(), d);
+      if (!std::isfinite(s)) return false;
+      st.top.Push(s, item);
+    }
+    return true;
+  };
+  // Excluded rows are dropped first: a user's history holds many of the long (popular) vectors
+  // the scan starts with.
+  uint32_t cand[kScanBlockRows];
+  size_t num = 0;
+  for (uint32_t c = 0; c < count; ++c) {
+    cand[num] = c;
+    num += exclude == nullptr || !exclude->Test(order_[first + rows[c]]);
   }
-  for (size_t c = 0; c < count; ++c) {
-    // L rises while the block's rows are pushed: rows the kernel passed against the block's
-    // starting L may already be below the current one, which a float compare tells.
-    if (const float l = HigherBound(st.top.threshold(), shared_lower); l != lower && !std::isnan(l)) {
-      lower = l;
-      threshold = KernelThreshold(l);
-    }
-    if (scores[c] <= threshold) continue;
-    const ItemIndex item = order_[first + rows[c]];
-    if (exclude != nullptr && exclude->Test(item)) continue;
-    const float score = kernels_.dot(items + static_cast<size_t>(item) * d, sc.query.data(), d);
-    if (!std::isfinite(score)) {
-      st.overflow = true;
-      return;
-    }
-    st.top.Push(score, item);
+  // Best bound first: the k candidates with the highest bounds are scored first, so L rises to
+  // about the block's k-th best score after k dots and the others are tested against that, not
+  // against the L the block started with. The heap keeps the same k best whatever the order.
+  const size_t kk = st.top.capacity();
+  size_t head = num;
+  if (num > kk) {
+    head = kk;
+    std::nth_element(cand, cand + kk, cand + num, [&](uint32_t a, uint32_t b) {
+      return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
+    });
   }
+  prefetch(cand, head);
+  if (!score(cand, head)) {
+    st.overflow = true;
+    return;
+  }
+  if (head == num) return;
+  // The rest: those still above the raised threshold (all of them while L is unknown),
+  // requested together, then scored.
+  if (const float l = HigherBound(st.top.threshold(), shared_lower); l != lower && !std::isnan(l)) {
+    lower = l;
+    threshold = KernelThreshold(l);
+  }
+  size_t rest = 0;
+  for (size_t i = head; i < num; ++i) {
+    if (!(scores[cand[i]] <= threshold)) cand[head + rest++] = cand[i];
+  }
+  prefetch(cand + head, rest);
+  if (!score(cand + head, rest)) st.overflow = true;
 }
 
 bool QuantizedScorer::BelowLowerBound(const ExactScreen& sc, size_t first, const ExactPartition& st,
