@@ -25,8 +25,12 @@ def main():
     ap.add_argument("--fixed", default="", help="key=value,... applied to every run")
     ap.add_argument("--log", default="")
     ap.add_argument("grid", nargs="*", help="key=v1,v2,...")
-    args, extra = ap.parse_known_args()
-    extra = [a for a in extra if a != "--"]
+    # argparse would read everything after "--" as grid entries: split it off first.
+    argv = sys.argv[1:]
+    after = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    args, extra = ap.parse_known_args(argv)
+    extra += after
     name = args.model.split(":")[0]
     keys, values = [], []
     for g in args.grid:
