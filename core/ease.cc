@@ -148,11 +148,15 @@ Eigen::MatrixXd LowerSequenceGram(const Sequences& s, int64_t n, int window, boo
   return g;
 }
 
-// gram (lower triangle) + λI  ->  B = I − P diag(1/diag P), P = (gram + λI)⁻¹, in place.
-// `lambda_key` names the parameter λ comes from, for the error message.
-absl::Status EaseWeightsInPlace(Eigen::MatrixXd& gram, double lambda, const char* what,
-                                const char* lambda_key, const TrainOptions& options,
-                                double progress_from, double progress_to) {
+// gram (lower triangle) + Λ  ->  B = I − P diag(1/diag P), P = (gram + Λ)⁻¹, in place, with
+// Λ = λI + p/(1 − p) diag(gram) for dropout p. `lambda_key` names the parameter λ comes from,
+// for the error message.
+absl::Status EaseWeightsInPlace(Eigen::MatrixXd& gram, double lambda, double dropout,
+                                const char* what, const char* lambda_key,
+                                const TrainOptions& options, double progress_from,
+                                double progress_to) {
+  // Skipped at p = 0 rather than scaled by 1 + 0, so that plain EASE keeps its bits.
+  if (dropout > 0.0) gram.diagonal() *= 1.0 + dropout / (1.0 - dropout);
   gram.diagonal().array() += lambda;
   SpdInverseOptions so;
   so.num_threads = options.num_threads;
@@ -299,6 +303,8 @@ class EaseModel final : public Model {
 std::vector<ParamSpec> EaseParamSpecs() {
   return {
       ParamSpec::Double("lambda", 500.0, 1e-9, 1e9, "L2 weight on B"),
+      ParamSpec::Double("dropout", 0.0, 0.0, 0.99,
+                        "EDLAE dropout p: both terms' L2 gains p/(1-p) diag(Gram) (0 = EASE)"),
       ParamSpec::Int("rank", 128, 1, 1024, "served dimension (truncated SVD of B)"),
       ParamSpec::Int("max_items", 4096, 1, 16384, "most popular items modelled"),
       ParamSpec::Int("seq_window", 15, 1, 1000, "positions apart that count as near"),
@@ -322,6 +328,7 @@ absl::StatusOr<ModelData> TrainEase(const TrainingData& data,
         "ease: the training data has no positive (user, item) pair");
   }
   const double seq_weight = p.GetDouble("seq_weight");
+  const double dropout = p.GetDouble("dropout");
   const bool with_sequence = seq_weight > 0.0;
   auto progress = [&](double f) {
     if (options.progress) options.progress(f);
@@ -352,15 +359,15 @@ absl::StatusOr<ModelData> TrainEase(const TrainingData& data,
   Eigen::MatrixXd b = LowerGram(rows, n, options.num_threads);
   progress(0.05);
   if (IsCancelled(options)) return absl::CancelledError("ease: training cancelled");
-  RETURN_IF_ERROR(EaseWeightsInPlace(b, p.GetDouble("lambda"), "interaction", "lambda", options,
-                                     0.05, 0.05 + inverse_share));
+  RETURN_IF_ERROR(EaseWeightsInPlace(b, p.GetDouble("lambda"), dropout, "interaction", "lambda",
+                                     options, 0.05, 0.05 + inverse_share));
   if (with_sequence) {
     const Sequences s = UserSequences(data, rows, slot, n, options.event_weights);
     Eigen::MatrixXd b_seq = LowerSequenceGram(
         s, n, p.GetInt("seq_window"), p.GetChoice("seq_kernel") == "triangle", options.num_threads);
     if (IsCancelled(options)) return absl::CancelledError("ease: training cancelled");
-    RETURN_IF_ERROR(EaseWeightsInPlace(b_seq, p.GetDouble("seq_lambda"), "sequence", "seq_lambda",
-                                       options, 0.45, 0.85));
+    RETURN_IF_ERROR(EaseWeightsInPlace(b_seq, p.GetDouble("seq_lambda"), dropout, "sequence",
+                                       "seq_lambda", options, 0.45, 0.85));
     b += seq_weight * b_seq;
   }
 

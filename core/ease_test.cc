@@ -1,12 +1,15 @@
 #include "core/ease.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "Eigen/Cholesky"
+#include "absl/strings/str_cat.h"
 #include "core/interaction_matrix.h"
 #include "core/pure_svd.h"
 #include "core/random.h"
@@ -53,10 +56,12 @@ Eigen::VectorXd Scores(const Model& m, const std::vector<HistoryEntry>& history)
   return m.item_factors().cast<double>() * q.cast<double>();
 }
 
-// EASE's closed form for a Gram matrix: B = I − P diag(1/diag P), P = (gram + λI)⁻¹, by a
-// direct dense solve.
-Eigen::MatrixXd DirectEase(Eigen::MatrixXd gram, double lambda) {
+// EASE's closed form for a Gram matrix: B = I − P diag(1/diag P), P = (gram + Λ)⁻¹ with
+// Λ = λI + p/(1 − p) diag(gram) (EDLAE's dropout p), by a direct dense solve.
+Eigen::MatrixXd DirectEase(Eigen::MatrixXd gram, double lambda, double dropout = 0.0) {
   const int64_t n = gram.rows();
+  const Eigen::VectorXd emphasis = dropout / (1.0 - dropout) * gram.diagonal();
+  gram.diagonal() += emphasis;
   gram.diagonal().array() += lambda;
   const Eigen::MatrixXd p = gram.ldlt().solve(Eigen::MatrixXd::Identity(n, n));
   Eigen::MatrixXd b = -p * p.diagonal().cwiseInverse().asDiagonal();
@@ -83,6 +88,41 @@ TEST(EaseTest, TwoItemsByHand) {
   EXPECT_NEAR(data->meta.metrics.at("explained_energy"), 1.0, 1e-9);
 }
 
+TEST(EaseTest, DropoutByHand) {
+  // The data of TwoItemsByHand with dropout p = 0.5: Λ = λI + p/(1 − p) diag(XᵀX) = I +
+  // diag(3, 2), so P = [[7, 2], [2, 5]]⁻¹ = [[5, −2], [−2, 7]] / 31, B_ab = 2/7 and B_ba = 2/5
+  // (plain EASE: 2/4 and 2/3); the diagonal stays zero.
+  TrainingData d;
+  d.num_users = 3;
+  d.num_items = 2;
+  d.interactions = {View(0, 0, 1), View(0, 1, 2), View(1, 0, 3), View(1, 1, 4), View(2, 0, 5)};
+  auto data = Train(d, {{"lambda", "1"}, {"seq_weight", "0"}, {"dropout", "0.5"}});
+  ASSERT_TRUE(data.ok()) << data.status();
+  const auto m = Serve(*data);
+  const Eigen::VectorXd from_a = Scores(*m, {{0, 0, 1, 0, EventType::kView, false}});
+  const Eigen::VectorXd from_b = Scores(*m, {{1, 0, 1, 0, EventType::kView, false}});
+  EXPECT_NEAR(from_a(1), 2.0 / 7.0, 1e-6);
+  EXPECT_NEAR(from_b(0), 2.0 / 5.0, 1e-6);
+  EXPECT_NEAR(from_a(0), 0.0, 1e-6);
+  EXPECT_NEAR(from_b(1), 0.0, 1e-6);
+  EXPECT_EQ(data->meta.params.at("dropout"), "0.5");
+}
+
+TEST(EaseTest, DropoutZeroIsPlainEaseBitForBit) {
+  // p = 0 must leave the Gram matrix untouched (not scaled by 1 + 0): the same bits as a
+  // model trained without the parameter, with and without the sequence term.
+  const TrainingData d = MixedData(9, 200, 90, 3, 6000);
+  for (const char* seq_weight : {"0", "0.5"}) {
+    auto plain = Train(d, {{"rank", "16"}, {"seq_weight", seq_weight}});
+    auto zero = Train(d, {{"rank", "16"}, {"seq_weight", seq_weight}, {"dropout", "0"}});
+    auto some = Train(d, {{"rank", "16"}, {"seq_weight", seq_weight}, {"dropout", "0.2"}});
+    ASSERT_TRUE(plain.ok() && zero.ok() && some.ok());
+    EXPECT_EQ(zero->item_factors, plain->item_factors) << seq_weight;
+    EXPECT_EQ(zero->tensors, plain->tensors) << seq_weight;
+    EXPECT_NE(some->tensors, plain->tensors) << seq_weight;
+  }
+}
+
 // Users with distinct items in a known order, so the sequence term's Gram matrix is easy to
 // write down independently.
 TrainingData OrderedData(uint64_t seed, uint32_t users, uint32_t items) {
@@ -104,11 +144,15 @@ TrainingData OrderedData(uint64_t seed, uint32_t users, uint32_t items) {
   return d;
 }
 
-class EaseClosedFormTest : public ::testing::TestWithParam<const char*> {};
+class EaseClosedFormTest
+    : public ::testing::TestWithParam<std::tuple<const char*, const char*>> {};
 
-// With rank = n the served scores x_u L Vᵀ equal x_u (B + β B_seq) from a direct solve.
+// With rank = n the served scores x_u L Vᵀ equal x_u (B + β B_seq) from a direct solve, with
+// EDLAE's dropout (when p > 0) in both terms.
 TEST_P(EaseClosedFormTest, FullRankScoresEqualTheDirectSolve) {
-  const std::string kernel = GetParam();
+  const std::string kernel = std::get<0>(GetParam());
+  const std::string dropout_text = std::get<1>(GetParam());
+  const double dropout = std::stod(dropout_text);
   const uint32_t users = 40, items = 12;
   const int window = 2;
   const double lambda = 3.0, seq_lambda = 5.0, beta = 0.7;
@@ -118,7 +162,8 @@ TEST_P(EaseClosedFormTest, FullRankScoresEqualTheDirectSolve) {
                         {"seq_window", "2"},
                         {"seq_lambda", "5"},
                         {"seq_weight", "0.7"},
-                        {"seq_kernel", kernel}});
+                        {"seq_kernel", kernel},
+                        {"dropout", dropout_text}});
   ASSERT_TRUE(data.ok()) << data.status();
   ASSERT_EQ(data->dim(), 12);
   const auto m = Serve(*data);
@@ -140,20 +185,28 @@ TEST_P(EaseClosedFormTest, FullRankScoresEqualTheDirectSolve) {
       }
     }
   }
-  const Eigen::MatrixXd b =
-      DirectEase(x.transpose() * x, lambda) + beta * DirectEase(c, seq_lambda);
+  const Eigen::MatrixXd b = DirectEase(x.transpose() * x, lambda, dropout) +
+                            beta * DirectEase(c, seq_lambda, dropout);
   const Eigen::MatrixXd expected = x * b;
   for (UserIndex u = 0; u < users; ++u) {
     const Eigen::VectorXd got = Scores(*m, HistoryOf(d, u));
     for (ItemIndex i = 0; i < items; ++i) {
       EXPECT_NEAR(got(i), expected(u, i), 1e-5 * (1.0 + std::abs(expected(u, i))))
-          << kernel << " user " << u << " item " << i;
+          << kernel << " dropout " << dropout << " user " << u << " item " << i;
     }
   }
   EXPECT_NEAR(data->meta.metrics.at("explained_energy"), 1.0, 1e-9);
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, EaseClosedFormTest, ::testing::Values("box", "triangle"));
+INSTANTIATE_TEST_SUITE_P(KernelsAndDropout, EaseClosedFormTest,
+                         ::testing::Combine(::testing::Values("box", "triangle"),
+                                            ::testing::Values("0", "0.3")),
+                         [](const auto& info) {
+                           std::string name = absl::StrCat(std::get<0>(info.param), "_dropout_",
+                                                           std::get<1>(info.param));
+                           std::replace(name.begin(), name.end(), '.', '_');
+                           return name;
+                         });
 
 TEST(EaseTest, LowRankApproximatesAndFullRankIsExact) {
   const TrainingData d = MixedData(3, 200, 60, 3, 5000);
@@ -318,13 +371,16 @@ TEST(EaseTest, ParameterErrorsNameTheFieldAndTheLimit) {
   };
   const Case cases[] = {
       {{{"lambda", "0"}}, {"'lambda'", "[1e-09, 1e+09]"}},
+      {{{"dropout", "1"}}, {"'dropout'", "[0, 0.99]"}},
+      {{{"dropout", "-0.1"}}, {"'dropout'", "[0, 0.99]"}},
+      {{{"dropout", "nan"}}, {"'dropout'"}},
       {{{"rank", "0"}}, {"'rank'", "[1, 1024]"}},
       {{{"max_items", "20000"}}, {"'max_items'", "[1, 16384]"}},
       {{{"seq_window", "0"}}, {"'seq_window'", "[1, 1000]"}},
       {{{"seq_weight", "-1"}}, {"'seq_weight'", "[0, 100]"}},
       {{{"seq_kernel", "gauss"}}, {"'seq_kernel'", "box, triangle"}},
       {{{"weighting", "sqrt"}}, {"'weighting'", "binary, log, raw"}},
-      {{{"lamda", "5"}}, {"unknown parameter 'lamda'", "lambda, rank, max_items"}},
+      {{{"lamda", "5"}}, {"unknown parameter 'lamda'", "lambda, dropout, rank, max_items"}},
   };
   for (const Case& c : cases) {
     auto r = Train(d, c.params);

@@ -15,7 +15,8 @@
 //                 order) is held out; HR@k and NDCG@k against the full catalogue.
 // With --validation every protocol trains on its training part only and measures on a
 // validation part carved from it the same way (u<f>.base split 90/10 per user with seed
-// 4242+f; the Recommenders training part split 90/10 per user again with seed+1; the
+// 4242+f; the Recommenders training part split 90/10 per user again with seed+1, or
+// --validation_seed, so that a search can average several carve-outs of it; the
 // second-to-last interaction), so hyperparameters can be searched without touching the test
 // sets. 90/10 keeps the training density close to the real protocol's (72% and 67.5% of the
 // ratings instead of 80% and 75%): regularisation and rank optima move with density.
@@ -66,6 +67,9 @@ ABSL_FLAG(uint64_t, seed, 42, "training seed");
 ABSL_FLAG(int, threads, 2, "training and evaluation threads");
 ABSL_FLAG(int, repeat, 1, "train each model this many times per split; report median time");
 ABSL_FLAG(bool, validation, false, "measure on validation parts of the training data (tuning)");
+ABSL_FLAG(uint32_t, validation_seed, 0,
+          "recommenders protocol with --validation: seed of the validation carve-out "
+          "(0 = split_seed + 1); other seeds give repeats of the validation measure");
 ABSL_FLAG(std::string, json, "", "write results as JSON to this file ('-' = stdout, no table)");
 
 namespace recd::eval {
@@ -276,7 +280,8 @@ absl::Status RunRecommenders(const MovieLensData& ml, const std::vector<ModelCon
   if (absl::GetFlag(FLAGS_validation)) {
     StratifiedSplitOptions vo = so;
     vo.ratio = kValidationRatio;
-    vo.seed = so.seed + 1;
+    const uint32_t validation_seed = absl::GetFlag(FLAGS_validation_seed);
+    vo.seed = validation_seed != 0 ? validation_seed : so.seed + 1;
     ASSIGN_OR_RETURN(split, StratifiedSplit(split.train, vo));
   }
   // Models see a time-ordered log, as a server's (the two-tower pools the recent history).
@@ -329,6 +334,7 @@ std::string ToJson(const MovieLensData& ml, const std::vector<Result>& results) 
   std::string out = "{\n";
   absl::StrAppend(&out, "  \"data\": ", JsonString(ml.dir), ",\n");
   absl::StrAppend(&out, "  \"validation\": ", absl::GetFlag(FLAGS_validation) ? "true" : "false",
+                  ",\n  \"validation_seed\": ", absl::GetFlag(FLAGS_validation_seed),
                   ",\n  \"k\": ", absl::GetFlag(FLAGS_k), ",\n  \"threads\": ",
                   absl::GetFlag(FLAGS_threads), ",\n  \"seed\": ", absl::GetFlag(FLAGS_seed),
                   ",\n  \"results\": [\n");

@@ -7,6 +7,11 @@
 Every combination of the given values is trained with `receval --validation`; results are printed
 best first (lower is better for rmse/mae) and appended as JSON lines to --log if given. Extra
 receval flags go after `--`.
+
+One validation carve-out is a noisy measure (differences of a few thousandths of nDCG@10 on
+ML-100K come and go with its seed). --validation_seeds=43,44,45 measures every combination on
+each of those carve-outs of the same training part (receval --validation_seed; the test part is
+never involved) and ranks by the mean, printing the spread.
 """
 import argparse
 import itertools
@@ -24,9 +29,16 @@ def main():
     ap.add_argument("--metric", default="ndcg@10")
     ap.add_argument("--fixed", default="", help="key=value,... applied to every run")
     ap.add_argument("--log", default="")
+    ap.add_argument("--validation_seeds", default="",
+                    help="comma-separated receval --validation_seed values (recommenders protocol); "
+                         "rank by the mean")
     ap.add_argument("grid", nargs="*", help="key=v1,v2,...")
-    args, extra = ap.parse_known_args()
-    extra = [a for a in extra if a != "--"]
+    # argparse would read everything after "--" as grid entries: split it off first.
+    argv = sys.argv[1:]
+    after = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    args, extra = ap.parse_known_args(argv)
+    extra += after
     name = args.model.split(":")[0]
     keys, values = [], []
     for g in args.grid:
@@ -34,30 +46,42 @@ def main():
         keys.append(k)
         values.append(v.split(","))
     fixed = [f for f in args.fixed.split(",") if f]
+    seeds = [s for s in args.validation_seeds.split(",") if s] or [None]
     lower_is_better = args.metric in ("rmse", "mae")
     rows = []
     for combo in itertools.product(*values):
         params = fixed + [f"{k}={v}" for k, v in zip(keys, combo)]
-        cmd = [args.receval, "--validation", f"--models={args.model}", f"--protocols={args.protocol}",
-               "--json=-", "--model_params=" + ",".join(f"{name}.{p}" for p in params)] + extra
-        if args.data:
-            cmd.append(f"--data={args.data}")
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        if out.returncode != 0:
-            print("FAILED", params, out.stderr.strip().splitlines()[-1:], file=sys.stderr)
+        per_seed, secs = [], []
+        for seed in seeds:
+            cmd = [args.receval, "--validation", f"--models={args.model}", f"--protocols={args.protocol}",
+                   "--json=-", "--model_params=" + ",".join(f"{name}.{p}" for p in params)] + extra
+            if args.data:
+                cmd.append(f"--data={args.data}")
+            if seed is not None:
+                cmd.append(f"--validation_seed={seed}")
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            if out.returncode != 0:
+                print("FAILED", params, out.stderr.strip().splitlines()[-1:], file=sys.stderr)
+                break
+            result = json.loads(out.stdout)["results"][0]
+            per_seed.append(result["metrics"][args.metric])
+            secs.append(result["train_seconds"])
+            if args.log:
+                with open(args.log, "a") as f:
+                    f.write(json.dumps({"model": args.model, "protocol": args.protocol, "params": params,
+                                        "validation_seed": seed, "metrics": result["metrics"],
+                                        "train_seconds": result["train_seconds"]}) + "\n")
+        if len(per_seed) < len(seeds):
             continue
-        result = json.loads(out.stdout)["results"][0]
-        value = result["metrics"][args.metric]
-        rows.append((value, params, result["train_seconds"], result["metrics"]))
-        print(f"{args.metric} {value:.4f}  {result['train_seconds']:6.2f} s  {' '.join(params)}", flush=True)
-        if args.log:
-            with open(args.log, "a") as f:
-                f.write(json.dumps({"model": args.model, "protocol": args.protocol, "params": params,
-                                    "metrics": result["metrics"], "train_seconds": result["train_seconds"]}) + "\n")
+        value = sum(per_seed) / len(per_seed)
+        sec = sum(secs) / len(secs)
+        spread = f"  [{min(per_seed):.4f}, {max(per_seed):.4f}]" if len(per_seed) > 1 else ""
+        rows.append((value, params, sec, spread))
+        print(f"{args.metric} {value:.4f}{spread}  {sec:6.2f} s  {' '.join(params)}", flush=True)
     rows.sort(key=lambda r: r[0], reverse=not lower_is_better)
-    print("\nbest first:")
-    for value, params, secs, _ in rows[:10]:
-        print(f"  {args.metric} {value:.4f}  {secs:6.2f} s  {' '.join(params)}")
+    print("\nbest first" + (f" (mean over validation seeds {','.join(seeds)})" if seeds[0] else "") + ":")
+    for value, params, sec, spread in rows[:10]:
+        print(f"  {args.metric} {value:.4f}{spread}  {sec:6.2f} s  {' '.join(params)}")
 
 
 if __name__ == "__main__":
