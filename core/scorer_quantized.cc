@@ -149,7 +149,10 @@ class QuantizedScorer final : public ItemScorer {
     // f_j = q_j * col_scale_j, computed where it is needed (the same float product both times).
     float qmax = 0.0f;
     for (size_t j = 0; j < d; ++j) qmax = std::max(qmax, std::fabs(query[j] * col_scales_[j]));
-    qc.scale = (qmax > 0.0f ? qmax / 127.0f : 1.0f) / kernels::kQueryFineSteps;
+    // (At least the smallest subnormal: a query this tiny would otherwise divide by zero below;
+    // its codes are then zero and its rounding norm all of it, so the bounds still hold.)
+    qc.scale = std::max((qmax > 0.0f ? qmax / 127.0f : 1.0f) / kernels::kQueryFineSteps,
+                        std::numeric_limits<float>::denorm_min());
     // The coarse unit as the kernel sees it (exactly kQueryFineSteps fine units).
     const float coarse = qc.scale * kernels::kQueryFineSteps;
     double sq = 0.0;

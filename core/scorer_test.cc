@@ -565,7 +565,7 @@ TEST_P(QuantizedScorerTest, ExactModeFallsBackWhenBoundsOverflow) {
 TEST_P(QuantizedScorerTest, ExactModeHandlesTinyAndSubnormalValues) {
   // Rows and queries near float's subnormal range, where relative rounding bounds fail: the
   // answer must still be the exact scan's (through absolute slack, or the exact fallback).
-  for (float scale : {1e-12f, 1e-19f, 1e-22f, 1e-40f}) {
+  for (float scale : {1e-12f, 1e-19f, 1e-22f, 1e-40f, 1e-44f}) {
     auto items = RandomMatrix(700, 12, 17);
     for (Eigen::Index i = 0; i < items->size(); ++i) items->data()[i] *= (i % 5 == 0) ? 1.0f : scale;
     auto exact = MakeScorer(items, ExactOptions());
