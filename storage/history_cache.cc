@@ -202,13 +202,6 @@ HistoryCache::Shard& HistoryCache::ShardOf(UserIndex user) const {
   return shards_[h % num_shards_];
 }
 
-std::optional<std::vector<HistoryEntry>> HistoryCache::Lookup(UserIndex user, size_t max_entries,
-                                                              Ticket* ticket) {
-  std::vector<HistoryEntry> newest;
-  if (!Lookup(user, max_entries, ticket, &newest)) return std::nullopt;
-  return newest;
-}
-
 bool HistoryCache::Lookup(UserIndex user, size_t max_entries, Ticket* ticket,
                           std::vector<HistoryEntry>* out) {
   out->clear();

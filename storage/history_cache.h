@@ -31,7 +31,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <vector>
 
 #include "absl/types/span.h"
@@ -68,12 +67,9 @@ class HistoryCache {
   // Whether a read of the newest max_entries can be answered from the cache (0 = "all" cannot).
   bool Serves(size_t max_entries) const { return max_entries > 0 && max_entries <= depth_; }
 
-  // Precondition: Serves(max_entries). A hit returns the user's newest max_entries entries,
-  // oldest first, and makes the user most recently used. A miss returns nullopt and fills
-  // *ticket for Install.
-  std::optional<std::vector<HistoryEntry>> Lookup(UserIndex user, size_t max_entries,
-                                                  Ticket* ticket);
-  // The same into *out (replacing its contents, reusing its capacity): true on a hit.
+  // Precondition: Serves(max_entries). A hit replaces *out's contents (reusing its capacity)
+  // with the user's newest max_entries entries, oldest first, makes the user most recently
+  // used and returns true. A miss clears *out, fills *ticket for Install and returns false.
   bool Lookup(UserIndex user, size_t max_entries, Ticket* ticket, std::vector<HistoryEntry>* out);
 
   // Caches `newest`: the user's newest min(depth, all) entries, oldest first, read from RocksDB

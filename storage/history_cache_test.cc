@@ -51,10 +51,18 @@ bool SameEntry(const HistoryEntry& a, const HistoryEntry& b) {
          a.event == b.event && a.has_value == b.has_value;
 }
 
+// HistoryCache::Lookup as an optional: the newest n entries, or nullopt on a miss.
+std::optional<std::vector<HistoryEntry>> Lookup(HistoryCache& cache, UserIndex user, size_t n,
+                                                HistoryCache::Ticket* ticket) {
+  std::vector<HistoryEntry> out;
+  if (!cache.Lookup(user, n, ticket, &out)) return std::nullopt;
+  return out;
+}
+
 // The cached newest n of `user`, or nullopt on a miss.
 std::optional<std::vector<uint64_t>> Cached(HistoryCache& cache, UserIndex user, size_t n) {
   HistoryCache::Ticket ticket;
-  std::optional<std::vector<HistoryEntry>> hit = cache.Lookup(user, n, &ticket);
+  std::optional<std::vector<HistoryEntry>> hit = Lookup(cache, user, n, &ticket);
   if (!hit.has_value()) return std::nullopt;
   return Sequences(*hit);
 }
@@ -65,7 +73,7 @@ std::vector<HistoryEntry> Newest(const std::vector<HistoryEntry>& all, size_t n)
 
 void Fill(HistoryCache& cache, UserIndex user, const std::vector<HistoryEntry>& newest) {
   HistoryCache::Ticket ticket;
-  ASSERT_FALSE(cache.Lookup(user, 1, &ticket).has_value());
+  ASSERT_FALSE(Lookup(cache, user, 1, &ticket).has_value());
   cache.Install(user, ticket, newest);
   ASSERT_TRUE(cache.Contains(user));
 }
@@ -85,7 +93,7 @@ TEST(HistoryCacheTest, MissThenInstallThenHit) {
   EXPECT_THAT(Cached(cache, 3, 2), ::testing::Optional(ElementsAre(5, 9)));
   // Every field is kept.
   HistoryCache::Ticket ticket;
-  std::vector<HistoryEntry> got = *cache.Lookup(3, 8, &ticket);
+  std::vector<HistoryEntry> got = *Lookup(cache, 3, 8, &ticket);
   const std::vector<HistoryEntry> want = Entries({2, 5, 9});
   for (size_t i = 0; i < want.size(); ++i) EXPECT_TRUE(SameEntry(got[i], want[i])) << i;
   // An empty history is cached too (an unknown user, or a known one with nothing left).
@@ -138,17 +146,17 @@ TEST(HistoryCacheTest, WritersRefuseInstallsThatStartedBeforeThem) {
   // One shard: a write to any user moves the generation every install checks.
   HistoryCache cache(/*depth=*/4, /*capacity=*/64);
   HistoryCache::Ticket ticket;
-  ASSERT_FALSE(cache.Lookup(1, 4, &ticket).has_value());
+  ASSERT_FALSE(Lookup(cache, 1, 4, &ticket).has_value());
   cache.Apply({2}, Entries({7}));
   cache.Install(1, ticket, Entries({1, 2}));  // may lack entry 7's batch: refused
   EXPECT_FALSE(cache.Contains(1));
 
-  ASSERT_FALSE(cache.Lookup(1, 4, &ticket).has_value());
+  ASSERT_FALSE(Lookup(cache, 1, 4, &ticket).has_value());
   cache.Invalidate({1});  // e.g. DeleteUser committed after the read
   cache.Install(1, ticket, Entries({1, 2}));
   EXPECT_FALSE(cache.Contains(1));
 
-  ASSERT_FALSE(cache.Lookup(1, 4, &ticket).has_value());
+  ASSERT_FALSE(Lookup(cache, 1, 4, &ticket).has_value());
   cache.Install(1, ticket, Entries({1, 2}));
   EXPECT_TRUE(cache.Contains(1));
   // A second install (another reader that missed at the same time) changes nothing.
@@ -193,7 +201,7 @@ TEST(HistoryCacheTest, EvictsLeastRecentlyReadUsersWithinTheBudget) {
   // A user larger than the whole budget is not cached at all.
   HistoryCache tiny(/*depth=*/100, /*capacity=*/10);
   HistoryCache::Ticket ticket;
-  ASSERT_FALSE(tiny.Lookup(1, 100, &ticket).has_value());
+  ASSERT_FALSE(Lookup(tiny, 1, 100, &ticket).has_value());
   std::vector<HistoryEntry> many;
   for (uint64_t s = 1; s <= 50; ++s) many.push_back(Entry(s));
   tiny.Install(1, ticket, many);
@@ -236,7 +244,7 @@ TEST(HistoryCacheTest, RandomInterleavingsOfTheProtocol) {
     };
     auto check_hit = [&](UserIndex u, size_t n) {
       HistoryCache::Ticket ticket;
-      std::optional<std::vector<HistoryEntry>> hit = cache.Lookup(u, n, &ticket);
+      std::optional<std::vector<HistoryEntry>> hit = Lookup(cache, u, n, &ticket);
       if (!hit.has_value()) {
         reads.push_back(Read{u, ticket, std::nullopt});
         return;
@@ -369,7 +377,7 @@ TEST(HistoryCacheTest, ConcurrentWritersAndReaders) {
         const size_t n = 1 + rng() % kDepth;
         const uint64_t ack = acked[u].load();
         HistoryCache::Ticket ticket;
-        std::optional<std::vector<HistoryEntry>> got = cache.Lookup(u, n, &ticket);
+        std::optional<std::vector<HistoryEntry>> got = Lookup(cache, u, n, &ticket);
         if (!got.has_value()) {
           std::vector<HistoryEntry> newest = read_db(u);
           cache.Install(u, ticket, newest);
