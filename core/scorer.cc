@@ -97,11 +97,7 @@ std::vector<ScoredIndex> PartitionedTopK(
   }
   std::vector<TopKHeap> heaps(parts.size(), TopKHeap(capacity));
   RunParallel(parts.size(), [&](size_t p) { scan(parts[p], heaps[p]); });
-  TopKHeap merged(capacity);
-  for (TopKHeap& h : heaps) {
-    for (const ScoredIndex& s : h.TakeSorted()) merged.Push(s.score, s.item);
-  }
-  return merged.TakeSorted();
+  return MergeTopK(capacity, heaps.size(), [&](size_t p) -> TopKHeap& { return heaps[p]; });
 }
 
 void AdviseHugePages(const void* data, size_t bytes) {
@@ -241,15 +237,7 @@ std::vector<std::vector<ScoredIndex>> ExactScorer::TopKBatch(
   std::vector<std::vector<ScoredIndex>> out(nq);
   for (size_t q = 0; q < nq; ++q) {
     if (!valid[q]) continue;
-    if (parts.size() == 1) {
-      out[q] = heaps[0][q].TakeSorted();
-      continue;
-    }
-    TopKHeap merged(capacity);
-    for (auto& part : heaps) {
-      for (const ScoredIndex& s : part[q].TakeSorted()) merged.Push(s.score, s.item);
-    }
-    out[q] = merged.TakeSorted();
+    out[q] = MergeTopK(capacity, heaps.size(), [&](size_t p) -> TopKHeap& { return heaps[p][q]; });
   }
   return out;
 }

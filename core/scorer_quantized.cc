@@ -532,14 +532,9 @@ std::vector<ScoredIndex> QuantizedScorer::FinishExact(absl::Span<const float> qu
   for (size_t t = 0; t < state.threads; ++t) {
     if (state.part(t, i).overflow) return exact_->TopK(query, static_cast<int>(kk), exclude);
   }
-  if (state.threads == 1) return state.part(0, i).top.TakeSorted();
   // Every row of the top k is in its partition's top k (a row is left out only when its bound
   // is below a k-th best score).
-  TopKHeap heap(kk);
-  for (size_t t = 0; t < state.threads; ++t) {
-    for (const ScoredIndex& s : state.part(t, i).top.TakeSorted()) heap.Push(s.score, s.item);
-  }
-  return heap.TakeSorted();
+  return MergeTopK(kk, state.threads, [&](size_t t) -> TopKHeap& { return state.part(t, i).top; });
 }
 
 // The blocks of the exact screen in position order (FirstScanBlock, NextScanBlock): L becomes

@@ -113,6 +113,19 @@ class TopKHeap {
   std::vector<ItemIndex> items_;
 };
 
+// The best `capacity` of several partial top-k lists, best first: `part(p)` for p < num_parts
+// returns the TopKHeap of part p, which is emptied. One part's heap is returned as is. Ties
+// resolve by BetterThan, so the result does not depend on how the rows were split into parts.
+template <typename PartHeap>
+std::vector<ScoredIndex> MergeTopK(size_t capacity, size_t num_parts, PartHeap&& part) {
+  if (num_parts == 1) return part(size_t{0}).TakeSorted();
+  TopKHeap merged(capacity);
+  for (size_t p = 0; p < num_parts; ++p) {
+    for (const ScoredIndex& s : part(p).TakeSorted()) merged.Push(s.score, s.item);
+  }
+  return merged.TakeSorted();
+}
+
 }  // namespace recd
 
 #endif  // RECD_CORE_TOPK_H_
