@@ -219,7 +219,8 @@ struct LowRank {
 // Rank-k truncated SVD of the square matrix b by randomized subspace iteration (the algorithm of
 // randomized_svd.cc, on a dense matrix with blocked products).
 absl::StatusOr<LowRank> TruncatedSvd(const Eigen::MatrixXd& b, int64_t k,
-                                     const TrainOptions& options, double progress_from) {
+                                     const TrainOptions& options, double progress_from,
+                                     double progress_to) {
   const int64_t n = b.rows();
   const int64_t l = std::min<int64_t>(k + kOversampling, n);
   PortableRng rng(options.seed);
@@ -231,7 +232,8 @@ absl::StatusOr<LowRank> TruncatedSvd(const Eigen::MatrixXd& b, int64_t k,
     if (IsCancelled(options)) return absl::CancelledError("ease: training cancelled");
     z = Orthonormalize(TransposeTimes(b, Times(b, z, options.num_threads), options.num_threads));
     if (options.progress) {
-      options.progress(progress_from + (1.0 - progress_from) * (it + 1) / (kPowerIterations + 2.0));
+      options.progress(progress_from +
+                       (progress_to - progress_from) * (it + 1) / (kPowerIterations + 2.0));
     }
   }
   // b ≈ (b z) zᵀ; the SVD of b z through its QR: b z = Q R, R = U_R S V_Rᵀ.
@@ -255,6 +257,69 @@ absl::StatusOr<LowRank> TruncatedSvd(const Eigen::MatrixXd& b, int64_t k,
     }
   }
   return out;
+}
+
+// Users whose scores set the graph-filter term's scale (see ease.h): every active user up to
+// this many, else this many evenly spaced ones.
+constexpr int64_t kScaleSampleUsers = 1024;
+
+// The root mean square of the scores x_u M (over every modelled item) of a fixed, evenly spaced
+// sample of the active users. Single-threaded, so it does not depend on the thread count; reads
+// m column by column (a user's entries gathered from one contiguous column), without a copy.
+double ScoreRms(const ModelledRows& x, const Eigen::MatrixXd& m) {
+  const int64_t users = static_cast<int64_t>(x.begin.size()) - 1;
+  std::vector<int64_t> active;
+  for (int64_t u = 0; u < users; ++u) {
+    if (x.begin[u + 1] > x.begin[u]) active.push_back(u);
+  }
+  const int64_t sample = std::min<int64_t>(kScaleSampleUsers, static_cast<int64_t>(active.size()));
+  if (sample == 0) return 0.0;
+  double sum = 0.0;
+  for (int64_t s = 0; s < sample; ++s) {
+    const int64_t u = active[s * static_cast<int64_t>(active.size()) / sample];
+    for (int64_t j = 0; j < m.cols(); ++j) {
+      const double* column = m.col(j).data();
+      double score = 0.0;
+      for (int64_t k = x.begin[u]; k < x.begin[u + 1]; ++k) {
+        score += static_cast<double>(x.weight[k]) * column[x.column[k]];
+      }
+      sum += score * score;
+    }
+  }
+  return std::sqrt(sum / (static_cast<double>(sample) * static_cast<double>(m.cols())));
+}
+
+// The graph filter G (see ease.h): with R = D_U^-1/2 X D_I^-1/2 (the degrees are the row and
+// column sums of X's weights), G = RᵀR + α D_I^-1/2 V Vᵀ D_I^1/2, V the `cutoff` leading
+// eigenvectors of RᵀR.
+absl::StatusOr<Eigen::MatrixXd> GraphFilter(const ModelledRows& x, int64_t n, int64_t cutoff,
+                                            double alpha, const TrainOptions& options,
+                                            double progress_from, double progress_to) {
+  const int64_t users = static_cast<int64_t>(x.begin.size()) - 1;
+  std::vector<double> item_degree(n, 0.0);
+  for (size_t k = 0; k < x.column.size(); ++k) item_degree[x.column[k]] += x.weight[k];
+  ModelledRows r = x;
+  for (int64_t u = 0; u < users; ++u) {
+    double user_degree = 0.0;
+    for (int64_t k = x.begin[u]; k < x.begin[u + 1]; ++k) user_degree += x.weight[k];
+    for (int64_t k = x.begin[u]; k < x.begin[u + 1]; ++k) {
+      r.weight[k] = static_cast<float>(x.weight[k] /
+                                       std::sqrt(user_degree * item_degree[x.column[k]]));
+    }
+  }
+  Eigen::MatrixXd g = LowerGram(r, n, options.num_threads);
+  g.triangularView<Eigen::StrictlyUpper>() = g.transpose();
+  if (IsCancelled(options)) return absl::CancelledError("ease: training cancelled");
+  // RᵀR is symmetric positive semi-definite: its right singular vectors are its eigenvectors.
+  ASSIGN_OR_RETURN(LowRank top, TruncatedSvd(g, cutoff, options, progress_from, progress_to));
+  Eigen::MatrixXd down = top.right, up = top.right;
+  for (int64_t i = 0; i < n; ++i) {
+    const double root = std::sqrt(item_degree[i]);
+    down.row(i) /= root;
+    up.row(i) *= root;
+  }
+  g.noalias() += alpha * down * up.transpose();
+  return g;
 }
 
 class EaseModel final : public Model {
@@ -311,6 +376,10 @@ std::vector<ParamSpec> EaseParamSpecs() {
       ParamSpec::Double("seq_lambda", 30.0, 1e-9, 1e9, "L2 weight of the sequence term"),
       ParamSpec::Double("seq_weight", 0.5, 0.0, 100.0, "weight of the sequence term (0 = off)"),
       ParamSpec::Choice("seq_kernel", "triangle", {"box", "triangle"}, "pair weight by distance"),
+      ParamSpec::Double("gf_weight", 0.6, 0.0, 100.0,
+                        "weight of the graph-filter term, relative to B's score scale (0 = off)"),
+      ParamSpec::Int("gf_rank", 64, 1, 1024, "graph filter: low-pass cutoff and served dimension"),
+      ParamSpec::Double("gf_alpha", 1.0, 0.0, 1e6, "graph filter: weight of the low-pass part"),
       ParamSpec::Choice("weighting", "binary", {"binary", "log", "raw"}, "x_ui"),
       ParamSpec::Double("log_alpha", 1.0, 1e-6, 1e6, "log weighting: 1 + alpha*log(1 + w/eps)"),
       ParamSpec::Double("log_epsilon", 1.0, 1e-6, 1e6, "log weighting epsilon"),
@@ -371,27 +440,46 @@ absl::StatusOr<ModelData> TrainEase(const TrainingData& data,
     b += seq_weight * b_seq;
   }
 
+  const double gf_weight = p.GetDouble("gf_weight");
+  const bool with_filter = gf_weight > 0.0;
   const int64_t k = std::min<int64_t>(p.GetInt("rank"), n);
-  ASSIGN_OR_RETURN(LowRank low, TruncatedSvd(b, k, options, 0.85));
+  const int64_t k_filter = with_filter ? std::min<int64_t>(p.GetInt("gf_rank"), n) : 0;
+  ASSIGN_OR_RETURN(LowRank low, TruncatedSvd(b, k, options, 0.85, with_filter ? 0.9 : 1.0));
+  const double energy = b.squaredNorm();
+  LowRank filter;
+  if (with_filter) {
+    const double b_scale = ScoreRms(rows, b);
+    b.resize(0, 0);  // G takes its place: one n x n matrix at a time
+    ASSIGN_OR_RETURN(Eigen::MatrixXd g, GraphFilter(rows, n, k_filter, p.GetDouble("gf_alpha"),
+                                                    options, 0.9, 0.95));
+    const double g_scale = ScoreRms(rows, g);
+    if (g_scale > 0.0) g *= gf_weight * b_scale / g_scale;
+    ASSIGN_OR_RETURN(filter, TruncatedSvd(g, k_filter, options, 0.95, 1.0));
+  }
 
   ModelData out;
-  out.user_factors = EmbeddingMatrix(0, k);
-  out.item_factors = EmbeddingMatrix::Zero(x.cols(), k);
-  EmbeddingMatrix input = EmbeddingMatrix::Zero(x.cols(), k);
+  const int64_t dim = k + k_filter;
+  out.user_factors = EmbeddingMatrix(0, dim);
+  out.item_factors = EmbeddingMatrix::Zero(x.cols(), dim);
+  EmbeddingMatrix input = EmbeddingMatrix::Zero(x.cols(), dim);
   for (int64_t c = 0; c < n; ++c) {
-    out.item_factors.row(kept[c]) = low.right.row(c).cast<float>();
-    input.row(kept[c]) = low.left.row(c).cast<float>();
+    out.item_factors.row(kept[c]).head(k) = low.right.row(c).cast<float>();
+    input.row(kept[c]).head(k) = low.left.row(c).cast<float>();
+    if (with_filter) {
+      out.item_factors.row(kept[c]).tail(k_filter) = filter.right.row(c).cast<float>();
+      input.row(kept[c]).tail(k_filter) = filter.left.row(c).cast<float>();
+    }
   }
   out.tensors[kEaseInputFactorsTensor] = std::move(input);
   out.tensors[kEventWeightsTensor] = EventWeightsTensor(options.event_weights);
 
   int64_t active_users = 0;
   for (int64_t u = 0; u < x.rows(); ++u) active_users += rows.begin[u + 1] > rows.begin[u];
-  const double energy = b.squaredNorm();
   out.meta.params = p.text();
   out.meta.metrics["items_modelled"] = static_cast<double>(n);
   out.meta.metrics["items_capped"] = static_cast<double>(active_items - n);
   out.meta.metrics["rank"] = static_cast<double>(k);
+  out.meta.metrics["gf_rank"] = static_cast<double>(k_filter);
   out.meta.metrics["explained_energy"] =
       energy > 0.0 ? low.singular_values.squaredNorm() / energy : 0.0;
   out.meta.metrics["active_users"] = static_cast<double>(active_users);

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "Eigen/Cholesky"
+#include "Eigen/Eigenvalues"
+#include "Eigen/SVD"
 #include "absl/strings/str_cat.h"
 #include "core/interaction_matrix.h"
 #include "core/pure_svd.h"
@@ -76,7 +78,7 @@ TEST(EaseTest, TwoItemsByHand) {
   d.num_users = 3;
   d.num_items = 2;
   d.interactions = {View(0, 0, 1), View(0, 1, 2), View(1, 0, 3), View(1, 1, 4), View(2, 0, 5)};
-  auto data = Train(d, {{"lambda", "1"}, {"seq_weight", "0"}});
+  auto data = Train(d, {{"lambda", "1"}, {"seq_weight", "0"}, {"gf_weight", "0"}});
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->dim(), 2);
   const auto m = Serve(*data);
@@ -96,7 +98,7 @@ TEST(EaseTest, DropoutByHand) {
   d.num_users = 3;
   d.num_items = 2;
   d.interactions = {View(0, 0, 1), View(0, 1, 2), View(1, 0, 3), View(1, 1, 4), View(2, 0, 5)};
-  auto data = Train(d, {{"lambda", "1"}, {"seq_weight", "0"}, {"dropout", "0.5"}});
+  auto data = Train(d, {{"lambda", "1"}, {"seq_weight", "0"}, {"gf_weight", "0"}, {"dropout", "0.5"}});
   ASSERT_TRUE(data.ok()) << data.status();
   const auto m = Serve(*data);
   const Eigen::VectorXd from_a = Scores(*m, {{0, 0, 1, 0, EventType::kView, false}});
@@ -147,8 +149,8 @@ TrainingData OrderedData(uint64_t seed, uint32_t users, uint32_t items) {
 class EaseClosedFormTest
     : public ::testing::TestWithParam<std::tuple<const char*, const char*>> {};
 
-// With rank = n the served scores x_u L Vᵀ equal x_u (B + β B_seq) from a direct solve, with
-// EDLAE's dropout (when p > 0) in both terms.
+// With rank = n and the graph filter off, the served scores x_u L Vᵀ equal x_u (B + β B_seq)
+// from a direct solve, with EDLAE's dropout (when p > 0) in both terms.
 TEST_P(EaseClosedFormTest, FullRankScoresEqualTheDirectSolve) {
   const std::string kernel = std::get<0>(GetParam());
   const std::string dropout_text = std::get<1>(GetParam());
@@ -163,6 +165,7 @@ TEST_P(EaseClosedFormTest, FullRankScoresEqualTheDirectSolve) {
                         {"seq_lambda", "5"},
                         {"seq_weight", "0.7"},
                         {"seq_kernel", kernel},
+                        {"gf_weight", "0"},
                         {"dropout", dropout_text}});
   ASSERT_TRUE(data.ok()) << data.status();
   ASSERT_EQ(data->dim(), 12);
@@ -208,10 +211,70 @@ INSTANTIATE_TEST_SUITE_P(KernelsAndDropout, EaseClosedFormTest,
                            return name;
                          });
 
+// The graph-filter term against the formula of ease.h written out densely: R = D_U^-1/2 X D_I^-1/2,
+// G = RᵀR + α D_I^-1/2 V Vᵀ D_I^1/2 (V: RᵀR's leading gf_rank eigenvectors), scaled by gf_weight
+// times the ratio of the score RMS of B and of G over every user (fewer than the sample cap),
+// truncated to gf_rank by an exact SVD. With 12 items the randomized SVD's 12 test vectors span
+// everything, so the served scores match to rounding.
+TEST(EaseTest, GraphFilterScoresEqualTheDirectFormula) {
+  const uint32_t users = 40, items = 12;
+  const int64_t cutoff = 4;
+  const double alpha = 0.7, weight = 0.6;
+  const TrainingData d = OrderedData(11, users, items);
+  const std::map<std::string, std::string> common = {{"lambda", "3"}, {"rank", "12"},
+                                                     {"seq_weight", "0"}};
+  std::map<std::string, std::string> with = common;
+  with.insert({{"gf_weight", "0.6"}, {"gf_rank", "4"}, {"gf_alpha", "0.7"}});
+  std::map<std::string, std::string> without = common;
+  without["gf_weight"] = "0";
+  auto data = Train(d, with);
+  auto plain = Train(d, without);
+  ASSERT_TRUE(data.ok() && plain.ok()) << data.status() << plain.status();
+  ASSERT_EQ(data->dim(), 12 + 4);
+  EXPECT_EQ(data->meta.metrics.at("gf_rank"), 4.0);
+  // B's part is the model without the filter, bit for bit.
+  EXPECT_EQ(data->item_factors.leftCols(12), plain->item_factors);
+
+  Eigen::MatrixXd x = Eigen::MatrixXd::Zero(users, items);
+  for (const Interaction& e : d.interactions) x(e.user, e.item) = 1.0;
+  const Eigen::VectorXd du = x.rowwise().sum(), di = x.colwise().sum().transpose();
+  for (uint32_t u = 0; u < users; ++u) ASSERT_GT(du(u), 0.0);
+  for (uint32_t i = 0; i < items; ++i) ASSERT_GT(di(i), 0.0);
+  const Eigen::MatrixXd r = du.cwiseSqrt().cwiseInverse().asDiagonal() * x *
+                            di.cwiseSqrt().cwiseInverse().asDiagonal();
+  const Eigen::MatrixXd gram = r.transpose() * r;
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(gram);
+  const Eigen::MatrixXd v = eig.eigenvectors().rightCols(cutoff);  // ascending eigenvalues
+  Eigen::MatrixXd g = gram + alpha * di.cwiseSqrt().cwiseInverse().asDiagonal() * v *
+                                 v.transpose() * di.cwiseSqrt().asDiagonal();
+  const Eigen::MatrixXd b = DirectEase(x.transpose() * x, 3.0);
+  auto rms = [&](const Eigen::MatrixXd& m) {
+    return std::sqrt((x * m).squaredNorm() / static_cast<double>(users * items));
+  };
+  g *= weight * rms(b) / rms(g);
+  Eigen::JacobiSVD<Eigen::MatrixXd> svd(g, Eigen::ComputeFullU | Eigen::ComputeFullV);
+  const Eigen::MatrixXd g_served = svd.matrixU().leftCols(cutoff) *
+                                   svd.singularValues().head(cutoff).asDiagonal() *
+                                   svd.matrixV().leftCols(cutoff).transpose();
+  const Eigen::MatrixXd expected = x * (b + g_served);
+  const Eigen::MatrixXd filter_only = x * g_served;
+  const auto m = Serve(*data);
+  double filter_size = 0.0;
+  for (UserIndex u = 0; u < users; ++u) {
+    const Eigen::VectorXd got = Scores(*m, HistoryOf(d, u));
+    for (ItemIndex i = 0; i < items; ++i) {
+      EXPECT_NEAR(got(i), expected(u, i), 1e-5 * (1.0 + std::abs(expected(u, i))))
+          << "user " << u << " item " << i;
+      filter_size = std::max(filter_size, std::abs(filter_only(u, i)));
+    }
+  }
+  EXPECT_GT(filter_size, 0.05);  // the term is not negligible next to B's scores
+}
+
 TEST(EaseTest, LowRankApproximatesAndFullRankIsExact) {
   const TrainingData d = MixedData(3, 200, 60, 3, 5000);
-  auto full = Train(d, {{"rank", "60"}});
-  auto low = Train(d, {{"rank", "20"}});
+  auto full = Train(d, {{"rank", "60"}, {"gf_weight", "0"}});
+  auto low = Train(d, {{"rank", "20"}, {"gf_weight", "0"}});
   ASSERT_TRUE(full.ok() && low.ok());
   EXPECT_NEAR(full->meta.metrics.at("explained_energy"), 1.0, 1e-9);
   const double energy = low->meta.metrics.at("explained_energy");
@@ -256,7 +319,7 @@ TEST(EaseTest, FoldInIsTheTrainingRowProjectionAndExplanationsSumToTheScore) {
       }
       const std::vector<HistoryEntry> h = HistoryOf(d, u);
       const EmbeddingVector folded = m->FoldInUser(h);
-      ASSERT_EQ(folded.size(), 16);
+      ASSERT_EQ(folded.size(), 16 + 64);  // B's rank, then the graph filter's
       EXPECT_EQ(folded, ProjectWeightedItems(row, input)) << weighting << " user " << u;
       for (ItemIndex i : {0u, 33u, 79u}) {
         const std::vector<float> parts = m->ExplainScore(h, i);
@@ -272,7 +335,7 @@ TEST(EaseTest, FoldInIsTheTrainingRowProjectionAndExplanationsSumToTheScore) {
 
 TEST(EaseTest, EveryUserIsFoldedInAndTheStateSurvivesACopyBitForBit) {
   const TrainingData d = MixedData(4, 120, 70, 3, 3000);
-  auto data = Train(d, {{"rank", "8"}});
+  auto data = Train(d, {{"rank", "8"}, {"gf_rank", "4"}});
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->user_factors.rows(), 0);
   EXPECT_EQ(data->meta.num_users, 0u);
@@ -310,7 +373,7 @@ TEST(EaseTest, EveryUserIsFoldedInAndTheStateSurvivesACopyBitForBit) {
   EXPECT_THAT(missing.status().message(), HasSubstr("'item_input_factors' is missing"));
   broken.tensors[kEaseInputFactorsTensor] = EmbeddingMatrix::Zero(70, 3);
   auto shape = CreateModel(std::make_shared<const ModelData>(broken));
-  EXPECT_THAT(shape.status().message(), HasSubstr("is 70 x 3 but item_factors is 70 x 8"));
+  EXPECT_THAT(shape.status().message(), HasSubstr("is 70 x 3 but item_factors is 70 x 12"));
 }
 
 TEST(EaseTest, MaxItemsKeepsTheMostPopularItemsAndTheRestAreCold) {
@@ -327,7 +390,7 @@ TEST(EaseTest, MaxItemsKeepsTheMostPopularItemsAndTheRestAreCold) {
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->meta.metrics.at("items_modelled"), 2.0);
   EXPECT_EQ(data->meta.metrics.at("items_capped"), 4.0);
-  EXPECT_EQ(data->dim(), 2);
+  EXPECT_EQ(data->dim(), 2 + 2);  // both parts at rank 2, the items modelled
   const EmbeddingMatrix& input = data->tensors.at(kEaseInputFactorsTensor);
   for (ItemIndex i = 0; i < 7; ++i) {
     const bool kept = i == 1 || i == 3;  // ties go to the lower index
@@ -380,6 +443,9 @@ TEST(EaseTest, ParameterErrorsNameTheFieldAndTheLimit) {
       {{{"seq_weight", "-1"}}, {"'seq_weight'", "[0, 100]"}},
       {{{"seq_kernel", "gauss"}}, {"'seq_kernel'", "box, triangle"}},
       {{{"weighting", "sqrt"}}, {"'weighting'", "binary, log, raw"}},
+      {{{"gf_weight", "-0.5"}}, {"'gf_weight'", "[0, 100]"}},
+      {{{"gf_rank", "0"}}, {"'gf_rank'", "[1, 1024]"}},
+      {{{"gf_alpha", "-1"}}, {"'gf_alpha'", "[0, 1e+06]"}},
       {{{"lamda", "5"}}, {"unknown parameter 'lamda'", "lambda, dropout, rank, max_items"}},
   };
   for (const Case& c : cases) {
