@@ -263,15 +263,20 @@ absl::StatusOr<LowRank> TruncatedSvd(const Eigen::MatrixXd& b, int64_t k,
 // this many, else this many evenly spaced ones.
 constexpr int64_t kScaleSampleUsers = 1024;
 
-// The root mean square of the scores x_u M (over every modelled item) of a fixed, evenly spaced
-// sample of the active users. Single-threaded, so it does not depend on the thread count; reads
-// m column by column (a user's entries gathered from one contiguous column), without a copy.
-double ScoreRms(const ModelledRows& x, const Eigen::MatrixXd& m) {
-  const int64_t users = static_cast<int64_t>(x.begin.size()) - 1;
+// The users with at least one modelled item, in index order.
+std::vector<int64_t> ActiveUsers(const ModelledRows& x) {
   std::vector<int64_t> active;
-  for (int64_t u = 0; u < users; ++u) {
-    if (x.begin[u + 1] > x.begin[u]) active.push_back(u);
+  for (size_t u = 0; u + 1 < x.begin.size(); ++u) {
+    if (x.begin[u + 1] > x.begin[u]) active.push_back(static_cast<int64_t>(u));
   }
+  return active;
+}
+
+// The root mean square of the scores x_u M (over every modelled item) of a fixed, evenly spaced
+// sample of the `active` users. Single-threaded, so it does not depend on the thread count;
+// reads m column by column (a user's entries gathered from one contiguous column), no copy.
+double ScoreRms(const ModelledRows& x, const std::vector<int64_t>& active,
+                const Eigen::MatrixXd& m) {
   const int64_t sample = std::min<int64_t>(kScaleSampleUsers, static_cast<int64_t>(active.size()));
   if (sample == 0) return 0.0;
   double sum = 0.0;
@@ -446,13 +451,14 @@ absl::StatusOr<ModelData> TrainEase(const TrainingData& data,
   const int64_t k_filter = with_filter ? std::min<int64_t>(p.GetInt("gf_rank"), n) : 0;
   ASSIGN_OR_RETURN(LowRank low, TruncatedSvd(b, k, options, 0.85, with_filter ? 0.9 : 1.0));
   const double energy = b.squaredNorm();
+  const std::vector<int64_t> active_users = ActiveUsers(rows);
   LowRank filter;
   if (with_filter) {
-    const double b_scale = ScoreRms(rows, b);
+    const double b_scale = ScoreRms(rows, active_users, b);
     b.resize(0, 0);  // G takes its place: one n x n matrix at a time
     ASSIGN_OR_RETURN(Eigen::MatrixXd g, GraphFilter(rows, n, k_filter, p.GetDouble("gf_alpha"),
                                                     options, 0.9, 0.95));
-    const double g_scale = ScoreRms(rows, g);
+    const double g_scale = ScoreRms(rows, active_users, g);
     if (g_scale > 0.0) g *= gf_weight * b_scale / g_scale;
     ASSIGN_OR_RETURN(filter, TruncatedSvd(g, k_filter, options, 0.95, 1.0));
   }
@@ -473,8 +479,6 @@ absl::StatusOr<ModelData> TrainEase(const TrainingData& data,
   out.tensors[kEaseInputFactorsTensor] = std::move(input);
   out.tensors[kEventWeightsTensor] = EventWeightsTensor(options.event_weights);
 
-  int64_t active_users = 0;
-  for (int64_t u = 0; u < x.rows(); ++u) active_users += rows.begin[u + 1] > rows.begin[u];
   out.meta.params = p.text();
   out.meta.metrics["items_modelled"] = static_cast<double>(n);
   out.meta.metrics["items_capped"] = static_cast<double>(active_items - n);
@@ -482,7 +486,7 @@ absl::StatusOr<ModelData> TrainEase(const TrainingData& data,
   out.meta.metrics["gf_rank"] = static_cast<double>(k_filter);
   out.meta.metrics["explained_energy"] =
       energy > 0.0 ? low.singular_values.squaredNorm() / energy : 0.0;
-  out.meta.metrics["active_users"] = static_cast<double>(active_users);
+  out.meta.metrics["active_users"] = static_cast<double>(active_users.size());
   progress(1.0);
   return out;
 }
