@@ -10,6 +10,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -159,16 +160,25 @@ INSTANTIATE_TEST_SUITE_P(
       return absl::StrCat("depth", info.param.depth, "_budget", info.param.entries);
     });
 
+// A store (history cache depth 4) holding, for each (user, count) in turn, that many random
+// interactions of the user over 5 items, appended in one batch.
+std::unique_ptr<Store> StoreWithUsers(const recd::testing::TempDir& dir, uint32_t seed,
+                                      const std::vector<std::pair<std::string, int>>& users) {
+  auto store = ValueOrDie(Store::Open(Options(dir.Sub("a"), 4, 1000)));
+  std::vector<InteractionInput> batch;
+  std::mt19937 rng(seed);
+  for (const auto& [user, count] : users) {
+    for (int i = 0; i < count; ++i) batch.push_back(RandomInteraction(rng, user, 5));
+  }
+  EXPECT_TRUE(store->AppendInteractions(batch).ok());
+  return store;
+}
+
 // The engine keeps one vector per serving thread and reads every user's history into it: each
 // read (uncached, a miss, a hit) must replace what the vector held, never append to it.
 TEST(HistoryCacheStoreTest, ReadsIntoAVectorReplaceItsContents) {
   recd::testing::TempDir dir;
-  auto store = ValueOrDie(Store::Open(Options(dir.Sub("a"), 4, 1000)));
-  std::vector<InteractionInput> batch;
-  std::mt19937 rng(11);
-  for (int i = 0; i < 6; ++i) batch.push_back(RandomInteraction(rng, "long", 5));
-  for (int i = 0; i < 2; ++i) batch.push_back(RandomInteraction(rng, "short", 5));
-  ASSERT_TRUE(store->AppendInteractions(batch).ok());
+  auto store = StoreWithUsers(dir, 11, {{"long", 6}, {"short", 2}});
   const UserIndex long_user = *store->FindUser("long"), short_user = *store->FindUser("short");
   std::vector<HistoryEntry> buffer(50);  // stale contents from an earlier request
   for (size_t n : {size_t{0}, size_t{3}, size_t{3}, size_t{100}}) {  // all, miss, hit, beyond depth
@@ -184,11 +194,7 @@ TEST(HistoryCacheStoreTest, ReadsIntoAVectorReplaceItsContents) {
 
 TEST(HistoryCacheStoreTest, ReadsBeyondTheDepthAndDisabledCachesBypassIt) {
   recd::testing::TempDir dir;
-  auto store = ValueOrDie(Store::Open(Options(dir.Sub("a"), 4, 1000)));
-  std::vector<InteractionInput> batch;
-  std::mt19937 rng(7);
-  for (int i = 0; i < 10; ++i) batch.push_back(RandomInteraction(rng, "u", 5));
-  ASSERT_TRUE(store->AppendInteractions(batch).ok());
+  auto store = StoreWithUsers(dir, 7, {{"u", 10}});
   const UserIndex u = *store->FindUser("u");
   EXPECT_EQ(ValueOrDie(store->GetUserHistory(u, 0)).size(), 10u);
   EXPECT_EQ(ValueOrDie(store->GetUserHistory(u, 5)).size(), 5u);
