@@ -78,7 +78,10 @@
 // filter was found with eval/ease_probe.py (its own five carve-outs: +0.0032, every carve-out
 // up; a dozen other probes stayed within ±0.001) and checked on receval's: gf_weight 0.4-0.8 x
 // gf_rank 32-96 give 0.1862-0.1891 against 0.1877 without it, 0.6 and 64 0.1888 (range
-// 0.1814-0.1948); the test split's nDCG@10 went from 0.4872 to 0.4905:
+// 0.1814-0.1948); the test split's nDCG@10 went from 0.4872 to 0.4905. These searches used
+// per-user carve-outs; receval's split became per item afterwards (eval/README.md), where the
+// sequence term still adds 0.006 and the filter nothing on top of it (0.1824 vs 0.1825), and
+// the defaults give 0.5021 on the test split:
 //   lambda [500]          (0, 1e9] L2 weight λ on B
 //   dropout [0]           0..0.99 EDLAE dropout p of both terms (0 = plain EASE)
 //   rank [128]            1..1024 served dimension r (clamped to n)

@@ -3,8 +3,9 @@
 Everything here mirrors recd's C++ (core/eval_protocol.*, core/eval_metrics.*, eval/receval.cc)
 so that the peers and recd train and test on identical interactions and are scored alike:
   * python_stratified_split semantics of Microsoft Recommenders (numpy RandomState per group,
-    Python round), per user, ratio 0.75, seed 42; --validation splits the training part again
-    (90/10 per user, seed + 1);
+    Python round), per item (filter_by="item", as Recommenders' MovieLens benchmark notebook),
+    ratio 0.75, seed 42 (--split_by=user: per user); --validation splits the training part
+    again the same way (90/10, seed + 1);
   * the training part is then stably sorted by timestamp (recd feeds models a time-ordered log);
   * ranking over all items minus the user's training items, k = 10; metrics as Recommenders'
     python_evaluation (MAP divided by the user's number of relevant items).
@@ -44,13 +45,14 @@ def load_ml100k(data_dir):
                 n_users=n_users, n_items=n_items, item_genres=features)
 
 
-def stratified_split(users, ratio=0.75, seed=42):
+def stratified_split(groups, ratio=0.75, seed=42):
     """Indices (into the given rows) of the train and test parts, as python_stratified_split
-    with filter_by='user': per user, numpy RandomState(seed).permutation of the user's rows in
-    input order, the first round(ratio * n) to train. Both parts keep input order."""
-    order = np.argsort(users, kind="stable")
-    train_mask = np.zeros(len(users), dtype=bool)
-    boundaries = np.flatnonzero(np.diff(users[order])) + 1
+    with filter_by=<the column given as groups>: per group, numpy RandomState(seed).permutation
+    of the group's rows in input order, the first round(ratio * n) to train. Both parts keep
+    input order."""
+    order = np.argsort(groups, kind="stable")
+    train_mask = np.zeros(len(groups), dtype=bool)
+    boundaries = np.flatnonzero(np.diff(groups[order])) + 1
     for group in np.split(order, boundaries):
         perm = np.random.RandomState(seed).permutation(len(group))
         cut = round(ratio * len(group))
@@ -58,12 +60,14 @@ def stratified_split(users, ratio=0.75, seed=42):
     return np.flatnonzero(train_mask), np.flatnonzero(~train_mask)
 
 
-def recommenders_split(data, validation=False, ratio=0.75, seed=42):
+def recommenders_split(data, validation=False, ratio=0.75, seed=42, by="item"):
     """(train_rows, test_rows) of the Recommenders protocol; train rows sorted by timestamp.
-    validation: the training part split again 90/10 per user with seed + 1 (as receval)."""
-    train, test = stratified_split(data["users"], ratio, seed)
+    Stratified per item (receval's default) or per user (by="user"); validation: the training
+    part split again 90/10 the same way with seed + 1 (as receval)."""
+    groups = data[{"item": "items", "user": "users"}[by]]
+    train, test = stratified_split(groups, ratio, seed)
     if validation:
-        sub_train, sub_test = stratified_split(data["users"][train], 0.9, seed + 1)
+        sub_train, sub_test = stratified_split(groups[train], 0.9, seed + 1)
         train, test = train[sub_train], train[sub_test]
     train = train[np.argsort(data["timestamps"][train], kind="stable")]
     return train, test

@@ -35,10 +35,12 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--validation", action="store_true")
+    ap.add_argument("--split_by", default="item", choices=["item", "user"],
+                    help="stratification of the split, for receval and both peers")
     ap.add_argument("--model_params", default="", help="passed to receval (peers follow)")
     args = ap.parse_args()
     py = sys.executable
-    flags = ["--validation"] if args.validation else []
+    flags = (["--validation"] if args.validation else []) + [f"--split_by={args.split_by}"]
     # PyTorch parallelises its operators with OpenMP; OpenBLAS's own pthreads on top of that
     # oversubscribe the cores and slowed the twin down (measured), so BLAS runs single-threaded
     # inside each PyTorch thread unless the caller says otherwise.
@@ -76,7 +78,8 @@ def main():
 
     metrics = ["map", "ndcg@10", "precision@10", "recall@10"]
     title = "VALIDATION parts" if args.validation else "test"
-    print(f"\nRecommenders protocol on ML-100K ({title}), k=10, {args.threads} threads, {args.runs} runs "
+    print(f"\nRecommenders protocol on ML-100K ({title}, stratified per {args.split_by}), k=10, "
+          f"{args.threads} threads, {args.runs} runs "
           f"interleaved; load average {load_start:.1f} at start, {load_end:.1f} at end")
     print(f"{'model':<10} {'impl':<8}" + "".join(f" {m:>12}" for m in metrics) +
           f" {'train s (median, min-max)':>28}")

@@ -26,6 +26,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="../shared/data/ml-100k")
     ap.add_argument("--validation", action="store_true")
+    ap.add_argument("--split_by", default="item", choices=["item", "user"])
     ap.add_argument("--rank", type=int, default=64)
     ap.add_argument("--power_iterations", type=int, default=4)
     ap.add_argument("--oversampling", type=int, default=10)
@@ -36,7 +37,8 @@ def main():
     args = ap.parse_args()
 
     data = common.load_ml100k(args.data)
-    train_rows, test_rows = common.recommenders_split(data, validation=args.validation)
+    train_rows, test_rows = common.recommenders_split(data, validation=args.validation,
+                                                      by=args.split_by)
     n_users, n_items = data["n_users"], data["n_items"]
     tu, ti = data["users"][train_rows], data["items"][train_rows]
     tr = data["ratings"][train_rows]

@@ -3,7 +3,7 @@
 # of ML-100K interleaved with the PyTorch two-tower twin and scikit-learn's PureSVD, and prints
 # every metric, the training times and the ratios.
 #
-#   bench/peers/run_peers.sh [--data=DIR] [--runs=3] [--threads=2] [--validation]
+#   bench/peers/run_peers.sh [--data=DIR] [--runs=3] [--threads=2] [--validation] [--split_by=item|user]
 #                            [--model_params=two_tower.epochs=4,...]
 #
 # Needs the Debian packages python3-torch python3-sklearn python3-numpy python3-scipy

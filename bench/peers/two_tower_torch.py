@@ -93,6 +93,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="../shared/data/ml-100k")
     ap.add_argument("--validation", action="store_true")
+    ap.add_argument("--split_by", default="item", choices=["item", "user"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--json", default="")
@@ -107,7 +108,8 @@ def main():
     rng = np.random.RandomState(args.seed)
 
     data = common.load_ml100k(args.data)
-    train_rows, test_rows = common.recommenders_split(data, validation=args.validation)
+    train_rows, test_rows = common.recommenders_split(data, validation=args.validation,
+                                                      by=args.split_by)
     n_users, n_items = data["n_users"], data["n_items"]
     tu, ti = data["users"][train_rows], data["items"][train_rows]  # time order
 
