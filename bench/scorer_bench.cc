@@ -35,8 +35,8 @@
 #include <vector>
 
 #include "bench/bandwidth_probe.h"
-#include "bench/bench_data.h"
 #include "core/scorer.h"
+#include "core/synthetic_embeddings.h"
 
 #ifdef RECD_HAVE_FAISS
 #include <faiss/IndexFlat.h>
@@ -316,9 +316,10 @@ std::unique_ptr<ItemScorer> MustCreate(std::shared_ptr<const EmbeddingMatrix> it
 void BenchShape(const Config& cfg, int64_t n, int d) {
   const int num_queries = std::max(256, cfg.recall_queries);
   std::fprintf(stderr, "== N=%lld d=%d: generating data\n", static_cast<long long>(n), d);
-  const Embeddings data = cfg.data == "isotropic"
-                              ? MakeIsotropic(n, num_queries, d, 1234 + static_cast<uint64_t>(d))
-                              : MakeTrainedLike(n, num_queries, d, 1234 + static_cast<uint64_t>(d));
+  const uint64_t seed = 1234 + static_cast<uint64_t>(d);
+  const synthetic::Embeddings data = cfg.data == "isotropic"
+                                         ? synthetic::MakeIsotropic(n, num_queries, d, seed)
+                                         : synthetic::MakeTrainedLike(n, num_queries, d, seed);
   const EmbeddingMatrix& users = *data.users;
   const float* items = data.items->data();
   const double matrix_bytes = static_cast<double>(n) * d * sizeof(float);

@@ -17,6 +17,7 @@
 #include "core/demo_data.h"
 #include "core/model.h"
 #include "core/kernels/dispatch.h"
+#include "core/synthetic_embeddings.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -61,42 +62,10 @@ std::vector<float> Row(const EmbeddingMatrix& m, Eigen::Index r) {
   return std::vector<float>(m.row(r).data(), m.row(r).data() + m.cols());
 }
 
-// Embeddings shaped like trained factors, from a planted low-rank model: items belong to
-// clusters (taste groups), the spectrum decays across dimensions as in an SVD, and item norms
-// vary log-normally (popular items score higher for everyone). Users are noisy cluster centres
-// in the same space. Near-ties are denser than with isotropic Gaussians, which is what makes
-// quantization hard.
-struct TrainedLike {
-  std::shared_ptr<EmbeddingMatrix> items;
-  std::shared_ptr<EmbeddingMatrix> users;
-};
-
-TrainedLike MakeTrainedLike(int num_items, int num_users, int dim, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> g(0.0f, 1.0f);
-  constexpr int kClusters = 40;
-  EmbeddingMatrix centres(kClusters, dim);
-  for (Eigen::Index i = 0; i < centres.size(); ++i) centres.data()[i] = g(rng);
-  std::vector<float> spectrum(static_cast<size_t>(dim));
-  for (int j = 0; j < dim; ++j) spectrum[j] = 1.0f / std::sqrt(1.0f + j);
-  std::uniform_int_distribution<int> cluster(0, kClusters - 1);
-  std::lognormal_distribution<float> popularity(0.0f, 0.4f);
-  TrainedLike t;
-  t.items = std::make_shared<EmbeddingMatrix>(num_items, dim);
-  for (int i = 0; i < num_items; ++i) {
-    const int c = cluster(rng);
-    const float s = popularity(rng);
-    for (int j = 0; j < dim; ++j) {
-      (*t.items)(i, j) = s * spectrum[j] * (centres(c, j) + 0.7f * g(rng));
-    }
-  }
-  t.users = std::make_shared<EmbeddingMatrix>(num_users, dim);
-  for (int u = 0; u < num_users; ++u) {
-    const int c = cluster(rng);
-    for (int j = 0; j < dim; ++j) (*t.users)(u, j) = spectrum[j] * (centres(c, j) + 0.5f * g(rng));
-  }
-  return t;
-}
+// Embeddings shaped like trained factors (core/synthetic_embeddings.h, shared with
+// bench/scorer_bench): clustered items, a decaying spectrum and log-normal item norms.
+using TrainedLike = synthetic::Embeddings;
+using synthetic::MakeTrainedLike;
 
 double RecallAtK(const std::vector<ScoredIndex>& got, const std::vector<ScoredIndex>& truth) {
   if (truth.empty()) return 1.0;

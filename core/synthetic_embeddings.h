@@ -1,6 +1,8 @@
-// Synthetic embeddings shaped like trained factors, shared by the bench binaries.
-#ifndef RECD_BENCH_BENCH_DATA_H_
-#define RECD_BENCH_BENCH_DATA_H_
+// Synthetic embeddings for the scorer's tests and benchmarks (header-only, pure computation):
+// one generator, so that recall figures of the unit tests and of bench/scorer_bench are measured
+// on the same kind of data.
+#ifndef RECD_CORE_SYNTHETIC_EMBEDDINGS_H_
+#define RECD_CORE_SYNTHETIC_EMBEDDINGS_H_
 
 #include <cmath>
 #include <cstdint>
@@ -10,12 +12,11 @@
 
 #include "core/embedding.h"
 
-namespace recd {
-namespace bench {
+namespace recd::synthetic {
 
 // A planted low-rank model: items in taste clusters, a decaying spectrum across dimensions (as
-// in an SVD), log-normal item norms (popularity); users are noisy cluster centres. The same
-// recipe as the scorer's unit tests, so recall figures here and there are comparable.
+// in an SVD), log-normal item norms (popularity); users are noisy cluster centres. Near-ties
+// are denser than with isotropic Gaussians, which is what makes quantization hard.
 struct Embeddings {
   std::shared_ptr<EmbeddingMatrix> items;
   std::shared_ptr<EmbeddingMatrix> users;
@@ -60,7 +61,6 @@ inline Embeddings MakeIsotropic(int64_t num_items, int64_t num_users, int dim, u
   return e;
 }
 
-}  // namespace bench
-}  // namespace recd
+}  // namespace recd::synthetic
 
-#endif  // RECD_BENCH_BENCH_DATA_H_
+#endif  // RECD_CORE_SYNTHETIC_EMBEDDINGS_H_
