@@ -108,9 +108,13 @@ void AddExplanations(const Model& model, const std::vector<HistoryEntry>& histor
   std::sort(shares.begin(), shares.end(), [](const auto& a, const auto& b) {
     return std::fabs(a.first) > std::fabs(b.first) || (std::fabs(a.first) == std::fabs(b.first) && a.second < b.second);
   });
-  for (size_t i = 0; i < shares.size() && i < kMaxExplanations; ++i) {
+  if (shares.size() > kMaxExplanations) shares.resize(kMaxExplanations);
+  std::vector<ItemIndex> sources;
+  for (const auto& share : shares) sources.push_back(share.second);
+  std::vector<std::string> ids = store.ItemIds(sources);
+  for (size_t i = 0; i < shares.size(); ++i) {
     recd::v1::Explanation* e = out->add_explanations();
-    e->set_item_id(store.ItemId(shares[i].second));
+    e->set_item_id(std::move(ids[i]));
     e->set_share(static_cast<float>(shares[i].first));
   }
 }
@@ -396,16 +400,22 @@ absl::Status Engine::RecommendValidated(const recd::v1::RecommendRequest& reques
     more = top.size() == page_end && page_end < max_depth;
   }
 
+  // Every returned item's id in one lookup: ranked items from `offset`, then exploration.
+  std::vector<ItemIndex> returned;
+  for (size_t i = offset; i < top.size(); ++i) returned.push_back(top[i].item);
+  returned.insert(returned.end(), explore.begin(), explore.end());
+  std::vector<std::string> ids = store_->ItemIds(returned);
+  size_t next_id = 0;
   for (size_t i = offset; i < top.size(); ++i) {
     recd::v1::ScoredItem* out = response->add_items();
-    out->set_item_id(store_->ItemId(top[i].item));
+    out->set_item_id(std::move(ids[next_id++]));
     out->set_score(top[i].score);
     if (request.explain()) AddExplanations(*serving->model, history, top[i].item, *store_, out);
   }
   const float last_score = top.size() > offset ? top.back().score : 0.0f;
-  for (ItemIndex item : explore) {
+  for (size_t i = 0; i < explore.size(); ++i) {
     recd::v1::ScoredItem* out = response->add_items();
-    out->set_item_id(store_->ItemId(item));
+    out->set_item_id(std::move(ids[next_id++]));
     out->set_score(last_score);
     out->set_exploration(true);
   }
@@ -449,11 +459,15 @@ absl::Status Engine::SimilarItems(const recd::v1::SimilarItemsRequest& request,
   for (const std::string& id : request.exclude_item_ids()) {
     if (std::optional<ItemIndex> item = store_->FindItem(id)) exclude.Set(*item);
   }
-  for (const ScoredIndex& s :
-       scorer->TopK(absl::Span<const float>(query.data(), query.size()), request.k(), &exclude)) {
+  const std::vector<ScoredIndex> top =
+      scorer->TopK(absl::Span<const float>(query.data(), query.size()), request.k(), &exclude);
+  std::vector<ItemIndex> items;
+  for (const ScoredIndex& s : top) items.push_back(s.item);
+  std::vector<std::string> ids = store_->ItemIds(items);
+  for (size_t i = 0; i < top.size(); ++i) {
     recd::v1::ScoredItem* out = response->add_items();
-    out->set_item_id(store_->ItemId(s.item));
-    out->set_score(s.score);
+    out->set_item_id(std::move(ids[i]));
+    out->set_score(top[i].score);
   }
   return absl::OkStatus();
 }

@@ -387,6 +387,7 @@ class RocksStore final : public Store {
   std::optional<ItemIndex> FindItem(absl::string_view item_id) const override;
   std::string UserId(UserIndex user) const override;
   std::string ItemId(ItemIndex item) const override;
+  std::vector<std::string> ItemIds(absl::Span<const ItemIndex> items) const override;
 
   absl::StatusOr<AppendResult> AppendInteractions(
       absl::Span<const InteractionInput> batch) override;
@@ -1089,6 +1090,16 @@ std::string RocksStore::UserId(UserIndex user) const {
 std::string RocksStore::ItemId(ItemIndex item) const {
   ReaderMutexLock lock(&mu_);
   return item < items_.reverse.size() ? items_.reverse[item] : std::string();
+}
+
+std::vector<std::string> RocksStore::ItemIds(absl::Span<const ItemIndex> items) const {
+  std::vector<std::string> out;
+  out.reserve(items.size());
+  ReaderMutexLock lock(&mu_);
+  for (ItemIndex item : items) {
+    out.push_back(item < items_.reverse.size() ? items_.reverse[item] : std::string());
+  }
+  return out;
 }
 
 // ---- Interactions --------------------------------------------------------------------------------

@@ -128,6 +128,9 @@ class Store {
   // The external id of an index; empty when none (hole or out of range).
   virtual std::string UserId(UserIndex user) const = 0;
   virtual std::string ItemId(ItemIndex item) const = 0;
+  // ItemId of each of `items`, in order, under one acquisition of the map's lock (a response's
+  // items are named together: one lock instead of one per item).
+  virtual std::vector<std::string> ItemIds(absl::Span<const ItemIndex> items) const = 0;
 
   // ---- Interactions ----
   // Appends the batch atomically (all or nothing), creating unknown users and items (items

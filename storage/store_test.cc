@@ -266,6 +266,8 @@ TEST(StoreTest, AppendAssignsIndicesAndConsecutiveSequences) {
   EXPECT_EQ(store->ItemId(0), "book");
   EXPECT_EQ(store->UserId(99), "");
   EXPECT_EQ(store->ItemId(kNoIndex), "");
+  EXPECT_THAT(store->ItemIds({1, kNoIndex, 0, 1}), ElementsAre("pen", "", "book", "pen"));
+  EXPECT_THAT(store->ItemIds({}), ElementsAre());
 
   // Items created by interactions are active and without attributes.
   std::optional<ItemRecord> pen = ValueOrDie(store->GetItem("pen"));
