@@ -33,18 +33,26 @@ bool Cancelled(const RandomizedSvdOptions& o) {
 
 }  // namespace
 
-DenseRowMatrix SparseTimesDense(const InteractionMatrix& a, const DenseRowMatrix& x,
-                                int num_threads) {
-  DenseRowMatrix out = DenseRowMatrix::Zero(a.rows(), x.cols());
+namespace {
+
+using FloatRowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// a * x with each output row accumulated in double, in column order, by one thread, then stored
+// as Out's scalar. X's rows are what the product gathers at random: float rows halve those bytes.
+template <typename Out, typename X>
+Out Product(const InteractionMatrix& a, const X& x, int num_threads) {
+  Out out(a.rows(), x.cols());
   const int32_t* outer = a.outerIndexPtr();
   const int32_t* inner = a.innerIndexPtr();
   const float* values = a.valuePtr();
   auto run_rows = [&](int32_t begin, int32_t end) {
+    Eigen::RowVectorXd acc(x.cols());
     for (int32_t r = begin; r < end; ++r) {
-      auto row = out.row(r);
+      acc.setZero();
       for (int32_t k = outer[r]; k < outer[r + 1]; ++k) {
-        row.noalias() += static_cast<double>(values[k]) * x.row(inner[k]);
+        acc.noalias() += static_cast<double>(values[k]) * x.row(inner[k]).template cast<double>();
       }
+      out.row(r) = acc.template cast<typename Out::Scalar>();
     }
   };
 
@@ -69,6 +77,13 @@ DenseRowMatrix SparseTimesDense(const InteractionMatrix& a, const DenseRowMatrix
   run_rows(bounds[0], bounds[1]);
   for (std::thread& w : workers) w.join();
   return out;
+}
+
+}  // namespace
+
+DenseRowMatrix SparseTimesDense(const InteractionMatrix& a, const DenseRowMatrix& x,
+                                int num_threads) {
+  return Product<DenseRowMatrix>(a, x, num_threads);
 }
 
 absl::StatusOr<RandomizedSvdResult> RandomizedSvd(const InteractionMatrix& a,
@@ -118,8 +133,9 @@ absl::StatusOr<RandomizedSvdResult> RandomizedSvd(const InteractionMatrix& a,
 
   for (int it = 0; it <= options.power_iterations; ++it) {
     if (Cancelled(options)) return absl::CancelledError("randomized SVD cancelled");
-    const DenseRowMatrix y = SparseTimesDense(mat, z, options.num_threads);
-    z = Orthonormalize(SparseTimesDense(mat_t, y, options.num_threads));
+    const FloatRowMatrix z_f = z.cast<float>();
+    const FloatRowMatrix y = Product<FloatRowMatrix>(mat, z_f, options.num_threads);
+    z = Orthonormalize(Product<DenseRowMatrix>(mat_t, y, options.num_threads));
     report(it + 1);
   }
   if (Cancelled(options)) return absl::CancelledError("randomized SVD cancelled");
