@@ -31,10 +31,6 @@ bool Cancelled(const RandomizedSvdOptions& o) {
   return o.cancel != nullptr && o.cancel->load(std::memory_order_relaxed);
 }
 
-}  // namespace
-
-namespace {
-
 using FloatRowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // a * x with each output row accumulated in double, in column order, by one thread, then stored

@@ -250,6 +250,11 @@ struct IdSpace {
   std::vector<std::string> reverse;                    // by index; "" = hole or unpublished
   absl::flat_hash_map<std::string, Pending> pending;   // reserved, write in flight
   uint32_t capacity = 0;                               // 1 + highest index ever reserved
+
+  // The external id of `index`; empty for a hole or an index out of range.
+  std::string IdOf(uint32_t index) const {
+    return index < reverse.size() ? reverse[index] : std::string();
+  }
 };
 
 // A mapping a write carries: either a fresh reservation or a share of another write's.
@@ -1084,21 +1089,19 @@ std::optional<ItemIndex> RocksStore::FindItem(absl::string_view item_id) const {
 
 std::string RocksStore::UserId(UserIndex user) const {
   ReaderMutexLock lock(&mu_);
-  return user < users_.reverse.size() ? users_.reverse[user] : std::string();
+  return users_.IdOf(user);
 }
 
 std::string RocksStore::ItemId(ItemIndex item) const {
   ReaderMutexLock lock(&mu_);
-  return item < items_.reverse.size() ? items_.reverse[item] : std::string();
+  return items_.IdOf(item);
 }
 
 std::vector<std::string> RocksStore::ItemIds(absl::Span<const ItemIndex> items) const {
   std::vector<std::string> out;
   out.reserve(items.size());
   ReaderMutexLock lock(&mu_);
-  for (ItemIndex item : items) {
-    out.push_back(item < items_.reverse.size() ? items_.reverse[item] : std::string());
-  }
+  for (ItemIndex item : items) out.push_back(items_.IdOf(item));
   return out;
 }
 
